@@ -1,0 +1,63 @@
+"""Unsupervised adversarial autoencoder on MNIST: an 8-D Gaussian prior imposed on the codes.
+
+    python aae.py                       # train with the defaults below, outputs in results/aae/
+    python aae.py --data mnist.npz      # offline: a local MNIST (.npz or IDX folder); or set MNIST_PATH
+    python aae.py --resume              # continue an interrupted run
+    python aae.py --eval-only           # evaluate a finished run again
+"""
+
+import dataclasses
+
+import numpy as np
+
+from utils.config import AAEConfig, option
+from utils.plots import save_code_scatter, save_image_grid
+from utils.priors import GaussianPrior
+from utils.run import Scheme, decode, main
+
+
+@dataclasses.dataclass
+class Config(AAEConfig):
+    out: str = "results/aae"
+    latent_dim: int = 8  # code size: the paper's MNIST likelihood experiment
+    prior_std: float = option(5.0, "std of the Gaussian prior N(0, std^2 I)", positive=True)
+    epochs: int = 50  # one epoch = one pass over the 50,000 training images = 500 batches
+    batch_size: int = 100  # 50 encoded images + 50 prior samples for the discriminator
+    discriminator_lr: float = 0.01  # SGD, phase 1 (seed post)
+    discriminator_momentum: float = 0.0
+    reconstruction_lr: float = 0.001  # Adam, phase 2 (seed post)
+    generator_lr: float = 0.01  # SGD, phase 3 (seed post)
+    generator_momentum: float = 0.0
+
+
+class UnsupervisedAAE(Scheme):
+    """Unsupervised adversarial autoencoder (Makhzani et al. 2015, section 2) on MNIST."""
+
+    name = "aae"
+
+    def build_prior(self):
+        return GaussianPrior(self.config.latent_dim, self.config.prior_std)
+
+    def save_samples(self, model, epoch):
+        # The same 100 prior samples at every epoch, so the grids show the decoder's progress.
+        codes = self.prior.sample(np.random.default_rng([self.config.seed, 2]), 100)
+        save_image_grid(
+            decode(model, codes), 10, 10, f"{self.config.out}/samples_epoch_{epoch:03d}.png",
+            title=f"decoded prior samples, epoch {epoch}",
+        )
+
+    def save_figures(self, model):
+        out, test = self.config.out, self.data.x_test
+        originals = test[:50].reshape(5, 10, 28, 28)
+        reconstructions = decode(model, model.encoder.predict(test[:50], verbose=0)).reshape(5, 10, 28, 28)
+        pairs = np.stack([originals, reconstructions], axis=1).reshape(100, 28, 28)
+        save_image_grid(pairs, 10, 10, f"{out}/reconstructions.png", title="test images (odd rows) and reconstructions")
+        save_code_scatter(
+            self.encode_test(model), self.data.y_test, f"{out}/latent_test_codes.png",
+            title="test codes, first two of the code's dimensions",
+            background=self.prior.sample(np.random.default_rng(0), 5000),
+        )
+
+
+if __name__ == "__main__":
+    main(UnsupervisedAAE, Config)

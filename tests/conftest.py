@@ -1,0 +1,47 @@
+"""Shared fixtures: a tiny synthetic MNIST written in the layouts the loader reads."""
+
+import gzip
+import os
+import struct
+import sys
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def synthetic_mnist(train=300, test=100, seed=0):
+    """Digit-like blobs: each class is a bright bar at its own position, plus noise."""
+    rng = np.random.default_rng(seed)
+
+    def make(count):
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        images = rng.integers(0, 40, (count, 28, 28)).astype(np.uint8)
+        for i, label in enumerate(labels):
+            images[i, 4 + 2 * label : 6 + 2 * label, 4:24] = 255
+        return images, labels
+
+    x_train, y_train = make(train)
+    x_test, y_test = make(test)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+@pytest.fixture
+def mnist_arrays():
+    return synthetic_mnist()
+
+
+@pytest.fixture
+def mnist_npz(tmp_path, mnist_arrays):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, **mnist_arrays)
+    return str(path)
+
+
+def write_idx(path, array, compress=False):
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as stream:
+        stream.write(header + array.astype(np.uint8).tobytes())

@@ -1,0 +1,111 @@
+"""Config dataclasses turned into command-line flags, with one-line errors for impossible values."""
+
+import argparse
+import dataclasses
+import sys
+import typing
+
+
+class ConfigError(Exception):
+    """A flag value that cannot work."""
+
+
+def option(default, help, **checks):
+    """A config field with its --help text and its checks (minimum=, positive=, even=, choices=)."""
+    return dataclasses.field(default=default, metadata={"help": help, **checks})
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """What every script shares: where data and results live, seeding, resuming, evaluation."""
+
+    data: str = option("", "MNIST .npz (Keras layout) or folder of the four IDX files; default $MNIST_PATH, else Keras's download")
+    out: str = option("", "folder for grids, plots, CSV, JSON, models and the checkpoint")
+    seed: int = option(0, "seed of every random draw: weights, shuffling, prior samples, splits", minimum=0)
+    sample_every: int = option(10, "save a sample grid every N epochs (and at the end)", minimum=1)
+    eval_every: int = option(0, "compute the evaluation metrics every N epochs too (0: only at the end)", minimum=0)
+    validation: int = option(10_000, "training images held out for validation (the last ones)", minimum=1)
+    limit: int = option(0, "train on only the first N training images (0: all), for quick trials", minimum=0)
+    parzen_samples: int = option(10_000, "samples decoded from the prior for the Parzen window", minimum=1)
+    resume: bool = option(False, "continue the run whose checkpoint is in --out")
+    eval_only: bool = option(False, "evaluate the finished run in --out again, without training")
+    jit: bool = option(True, "XLA-compile the training step (--no-jit to debug)")
+
+    # Flags that may differ from the checkpoint's when resuming: they do not change the result.
+    RESUMABLE = ("data", "out", "epochs", "sample_every", "eval_every", "resume", "eval_only", "jit")
+
+    def validate(self):
+        for field in dataclasses.fields(self):
+            value, meta = getattr(self, field.name), field_metadata(type(self), field.name)
+            flag = "--" + field.name.replace("_", "-")
+            if "minimum" in meta and value < meta["minimum"]:
+                raise ConfigError(f"{flag} must be at least {meta['minimum']}, got {value}")
+            if meta.get("positive") and not value > 0:
+                raise ConfigError(f"{flag} must be positive, got {value}")
+            if meta.get("even") and value % 2:
+                raise ConfigError(f"{flag} must be even (half the batch is encoded, half drawn from the prior), got {value}")
+            if "choices" in meta and value not in meta["choices"]:
+                raise ConfigError(f"{flag} must be one of {', '.join(meta['choices'])}, got {value!r}")
+        if self.resume and self.eval_only:
+            raise ConfigError("--resume and --eval-only exclude each other")
+
+
+@dataclasses.dataclass
+class AAEConfig(RunConfig):
+    """The hyperparameters of an adversarial autoencoder; each script sets its own defaults."""
+
+    latent_dim: int = option(8, "size of the code z", minimum=1)
+    epochs: int = option(50, "passes over the training images", minimum=1)
+    batch_size: int = option(100, "images per step: half of them encoded for the discriminator", minimum=2, even=True)
+    discriminator_lr: float = option(0.01, "SGD learning rate of the discriminator (phase 1)", positive=True)
+    discriminator_momentum: float = option(0.0, "SGD momentum of the discriminator", minimum=0.0)
+    reconstruction_lr: float = option(0.001, "Adam learning rate of encoder and decoder (phase 2)", positive=True)
+    generator_lr: float = option(0.01, "SGD learning rate of the encoder as generator (phase 3)", positive=True)
+    generator_momentum: float = option(0.0, "SGD momentum of the generator", minimum=0.0)
+
+
+def field_metadata(config_class, name):
+    """Help and checks of a field, from the nearest class that declared them with option().
+
+    A script may redeclare a field with a plain default to set its own value; the help and the
+    checks still come from the base class.
+    """
+    for klass in config_class.__mro__:
+        field = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if field is not None and field.metadata:
+            return field.metadata
+    return {}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, not argparse's usage block: the message names the offending flag.
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_config(config_class, argv=None, description=None):
+    """Parse argv into `config_class`; return (config, names of the flags the user gave)."""
+    parser = _Parser(description=description, argument_default=argparse.SUPPRESS)
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        flag = "--" + field.name.replace("_", "-")
+        kind = hints[field.name]
+        default = field.default
+        help_text = f"{field_metadata(config_class, field.name).get('help', '')} (default: {default!r})"
+        if kind is bool:
+            parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            parser.add_argument(flag, dest=field.name, type=kind, metavar=kind.__name__.upper(), help=help_text)
+    given = vars(parser.parse_args(argv))
+    config = config_class(**given)
+    try:
+        config.validate()
+    except ConfigError as error:
+        parser.error(str(error))
+    return config, set(given)
+
+
+def fail(message, status=2):
+    """Report a user error in one line and exit."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(status)

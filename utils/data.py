@@ -1,0 +1,169 @@
+"""MNIST loading: Keras's download, a local .npz in Keras's layout, or the four original IDX files."""
+
+import dataclasses
+import gzip
+import os
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+
+# The environment variable read when no --data flag is given.
+DATA_ENV = "MNIST_PATH"
+
+IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+IMAGE_MAGIC = 0x00000803  # unsigned bytes, three dimensions
+LABEL_MAGIC = 0x00000801  # unsigned bytes, one dimension
+
+
+class DataError(Exception):
+    """A data file the user pointed at is missing, malformed or inconsistent."""
+
+
+@dataclasses.dataclass
+class MNIST:
+    """Images as float32 in [0, 1] of shape (n, 28, 28); labels as int64 digits."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def resolve_data_path(flag_value):
+    """The --data flag wins, then $MNIST_PATH; None means Keras's own download."""
+    return flag_value or os.environ.get(DATA_ENV) or None
+
+
+def load_mnist(path=None, validation=10_000):
+    """Load MNIST, scale it to [0, 1] and hold the last `validation` training images out.
+
+    The held-out images are the validation set of the Parzen protocol; training uses the rest.
+    """
+    raw = _load_raw(path)
+    x_train, y_train = raw["x_train"], raw["y_train"]
+    if not 0 <= validation < len(x_train):
+        raise DataError(
+            f"{path or 'MNIST'}: cannot hold out {validation} of {len(x_train)} training images"
+        )
+    split = len(x_train) - validation
+
+    def scale(images):
+        return images.astype(np.float32) / np.float32(255.0)
+
+    return MNIST(
+        x_train=scale(x_train[:split]),
+        y_train=y_train[:split].astype(np.int64),
+        x_val=scale(x_train[split:]),
+        y_val=y_train[split:].astype(np.int64),
+        x_test=scale(raw["x_test"]),
+        y_test=raw["y_test"].astype(np.int64),
+    )
+
+
+def _load_raw(path):
+    if path is None:
+        import keras
+
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        raw = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+        source = "keras.datasets.mnist"
+    elif os.path.isdir(path):
+        raw = _read_idx_folder(path)
+        source = path
+    elif os.path.isfile(path):
+        raw = _read_npz(path)
+        source = path
+    else:
+        raise DataError(f"{path}: no such file or directory")
+    _check(raw, source)
+    return raw
+
+
+def _read_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in IDX_NAMES if key not in archive.files]
+            if missing:
+                raise DataError(f"{path}: missing array(s) {', '.join(missing)}")
+            return {key: archive[key] for key in IDX_NAMES}
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DataError(f"{path}: not a readable .npz file ({_reason(error)})") from None
+
+
+def _read_idx_folder(folder):
+    raw = {}
+    for key, stem in IDX_NAMES.items():
+        dotted = stem.replace("-idx", ".idx")  # some mirrors name them train-images.idx3-ubyte
+        candidates = [stem, stem + ".gz", dotted, dotted + ".gz"]
+        found = [name for name in candidates if os.path.isfile(os.path.join(folder, name))]
+        if not found:
+            raise DataError(f"{folder}: no {stem} (or {stem}.gz) in this folder")
+        raw[key] = read_idx(os.path.join(folder, found[0]))
+    return raw
+
+
+def read_idx(path):
+    """Read one IDX file (gzipped or not) into a uint8 array."""
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as stream:
+            content = stream.read()
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path}: cannot be read ({_reason(error)})") from None
+    if len(content) < 8:
+        raise DataError(f"{path}: truncated IDX file ({len(content)} bytes)")
+    (magic,) = struct.unpack(">I", content[:4])
+    if magic not in (IMAGE_MAGIC, LABEL_MAGIC):
+        raise DataError(f"{path}: wrong magic number 0x{magic:08x} for an MNIST IDX file")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(content) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", content[4:header])
+    expected = int(np.prod(shape))
+    if len(content) - header != expected:
+        raise DataError(
+            f"{path}: truncated or corrupt IDX file ({len(content) - header} data bytes, "
+            f"header says {expected})"
+        )
+    return np.frombuffer(content, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _check(raw, source):
+    for split in ("train", "test"):
+        images, labels = raw[f"x_{split}"], raw[f"y_{split}"]
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise DataError(f"{source}: x_{split} has shape {images.shape}, expected (n, 28, 28)")
+        if images.dtype != np.uint8:
+            raise DataError(f"{source}: x_{split} has dtype {images.dtype}, expected uint8")
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise DataError(
+                f"{source}: y_{split} has shape {labels.shape} and dtype {labels.dtype}, "
+                "expected integer labels of shape (n,)"
+            )
+        if len(images) != len(labels):
+            raise DataError(
+                f"{source}: {len(images)} images but {len(labels)} labels in the {split} split"
+            )
+        if len(labels) and (labels.min() < 0 or labels.max() > 9):
+            raise DataError(
+                f"{source}: y_{split} has labels out of range 0-9 "
+                f"(min {labels.min()}, max {labels.max()})"
+            )
+        if len(images) == 0:
+            raise DataError(f"{source}: the {split} split is empty")
+
+
+def _reason(error):
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
