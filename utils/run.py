@@ -229,7 +229,8 @@ def train(model, scheme, config, out, meta):
             print(f"epoch {epoch + 1}/{config.epochs}")
             for step in range(meta["step"], steps):
                 sums = sums + step_function((images[order[step]], condition[step], prior[step]))
-                if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps or stop.requested:
+                stopping = stop.requested
+                if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps or stopping:
                     means = sums.numpy() / (step + 1)
                     if not np.all(np.isfinite(means)):
                         bad = ", ".join(f"{n}={m}" for n, m in zip(LOSS_NAMES, means) if not np.isfinite(m))
@@ -239,7 +240,7 @@ def train(model, scheme, config, out, meta):
                             status=1,
                         )
                     progress.update(step + 1, list(zip(LOSS_NAMES, means)))
-                if stop.requested:
+                if stopping:
                     meta.update(step=step + 1, sums=sums.numpy().tolist(), epoch_seconds=time.perf_counter() - started)
                     save_checkpoint(checkpoint, model, meta)
                     print(f"checkpoint written at epoch {epoch + 1}, step {step + 1}: continue with --resume --out {out}")

@@ -1,0 +1,182 @@
+"""aae.py end to end on a tiny synthetic MNIST: outputs, flags, bad input, checkpoints and resume."""
+
+import csv
+import hashlib
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import aae
+from utils import run
+
+TINY = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--sample-every", "1"]
+
+
+def train(mnist_npz, out, *flags):
+    return run.main(aae.UnsupervisedAAE, aae.Config, ["--data", mnist_npz, "--out", str(out), *TINY, *flags])
+
+
+def expect_exit(capsys, argv, status=2):
+    with pytest.raises(SystemExit) as stop:
+        run.main(aae.UnsupervisedAAE, aae.Config, argv)
+    assert stop.value.code == status
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1, error
+    return error
+
+
+def test_end_to_end_writes_every_output(mnist_npz, tmp_path):
+    out = tmp_path / "run"
+    metrics = train(mnist_npz, out, "--epochs", "2")
+    for name in [
+        "samples_epoch_001.png", "samples_epoch_002.png", "reconstructions.png", "latent_test_codes.png",
+        "losses.csv", "losses.png", "config.json", "metrics.json",
+        "encoder.keras", "decoder.keras", "discriminator.keras", "checkpoint.npz",
+    ]:
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader(open(out / "losses.csv")))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert {"discriminator_loss", "discriminator_accuracy", "generator_loss", "reconstruction_mse", "seconds"} <= set(rows[0])
+    config = json.load(open(out / "config.json"))
+    assert config["latent_dim"] == 8 and config["prior"] == {"name": "gaussian", "std": 5.0}
+    assert config["epochs"] == 2 and config["batch_size"] == 20
+    saved = json.load(open(out / "metrics.json"))
+    assert saved == pytest.approx(metrics)
+    for key in ("parzen_ll", "parzen_se", "parzen_sigma", "real_images_parzen_ll", "final_reconstruction_mse", "epochs", "minutes"):
+        assert np.isfinite(saved[key]), key
+    assert saved["epochs"] == 2
+    decoder = keras.models.load_model(out / "decoder.keras")
+    assert decoder.predict(np.zeros((3, 8), np.float32), verbose=0).shape == (3, 28, 28)
+
+
+def test_eval_only_rereads_a_finished_run(mnist_npz, tmp_path):
+    out = tmp_path / "run"
+    first = train(mnist_npz, out, "--epochs", "1")
+    os.remove(out / "metrics.json")
+    again = run.main(aae.UnsupervisedAAE, aae.Config, ["--data", mnist_npz, "--out", str(out), "--eval-only"])
+    assert again["parzen_ll"] == pytest.approx(first["parzen_ll"], abs=1e-3)
+    assert (out / "metrics.json").is_file()
+
+
+def weights(path):
+    with np.load(path) as archive:
+        return [archive[name] for name in sorted(archive.files) if name.startswith("v")]
+
+
+def test_resume_ends_where_a_straight_run_ends(mnist_npz, tmp_path):
+    train(mnist_npz, tmp_path / "straight", "--epochs", "3")
+    train(mnist_npz, tmp_path / "resumed", "--epochs", "1")
+    train(mnist_npz, tmp_path / "resumed", "--epochs", "3", "--resume")
+    for a, b in zip(weights(tmp_path / "straight" / "checkpoint.npz"), weights(tmp_path / "resumed" / "checkpoint.npz")):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    rows = list(csv.DictReader(open(tmp_path / "resumed" / "losses.csv")))
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+
+
+class StopAfter:
+    """Stands in for Ctrl-C: asks the loop to stop once `steps` steps have run."""
+
+    def __init__(self, steps):
+        self.steps = steps
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    @property
+    def requested(self):
+        self.steps -= 1
+        return self.steps < 0
+
+
+def test_interrupt_mid_epoch_checkpoints_and_resume_matches(mnist_npz, tmp_path, monkeypatch):
+    train(mnist_npz, tmp_path / "straight", "--epochs", "2")
+    # 10 steps per epoch and the loop asks once per step: stop after step 3 of epoch 2.
+    monkeypatch.setattr(run, "_StopRequest", lambda: StopAfter(13))
+    with pytest.raises(SystemExit) as stop:
+        train(mnist_npz, tmp_path / "resumed", "--epochs", "2")
+    assert stop.value.code == 130
+    meta = run.read_checkpoint_meta(str(tmp_path / "resumed" / "checkpoint.npz"))
+    assert meta["epoch"] == 1 and 0 < meta["step"] < 10
+    monkeypatch.undo()
+    train(mnist_npz, tmp_path / "resumed", "--resume")
+    for a, b in zip(weights(tmp_path / "straight" / "checkpoint.npz"), weights(tmp_path / "resumed" / "checkpoint.npz")):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(mnist_npz, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    train(mnist_npz, out, "--epochs", "1")
+    good = weights(out / "checkpoint.npz")
+    original = aae.GaussianPrior.sample
+    monkeypatch.setattr(aae.GaussianPrior, "sample", lambda self, *a, **k: original(self, *a, **k) * np.nan)
+    with pytest.raises(SystemExit) as stop:
+        train(mnist_npz, out, "--epochs", "2", "--resume")
+    assert stop.value.code == 1
+    assert "non-finite loss in epoch 2" in capsys.readouterr().err
+    for a, b in zip(good, weights(out / "checkpoint.npz")):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_new_run_never_overwrites_an_earlier_one(mnist_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(mnist_npz, out, "--epochs", "1")
+    digest = hashlib.sha256((out / "checkpoint.npz").read_bytes()).hexdigest()
+    error = expect_exit(capsys, ["--data", mnist_npz, "--out", str(out), *TINY, "--epochs", "1"])
+    assert "already holds a run" in error
+    assert hashlib.sha256((out / "checkpoint.npz").read_bytes()).hexdigest() == digest
+
+
+def test_unreadable_checkpoint_is_one_line(mnist_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.npz").write_bytes(b"garbage")
+    error = expect_exit(capsys, ["--data", mnist_npz, "--out", str(out), "--resume"])
+    assert "unreadable checkpoint" in error
+    assert (out / "checkpoint.npz").read_bytes() == b"garbage"
+
+
+def test_resume_refuses_a_changed_hyperparameter(mnist_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(mnist_npz, out, "--epochs", "1")
+    error = expect_exit(capsys, ["--data", mnist_npz, "--out", str(out), "--resume", "--latent-dim", "4"])
+    assert "--latent-dim 4 differs" in error
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--batch-size", "1"], "--batch-size must be at least 2"),
+        (["--batch-size", "7"], "--batch-size must be even"),
+        (["--latent-dim", "0"], "--latent-dim must be at least 1"),
+        (["--discriminator-lr", "0"], "--discriminator-lr must be positive"),
+        (["--reconstruction-lr", "-0.001"], "--reconstruction-lr must be positive"),
+        (["--prior-std", "0"], "--prior-std must be positive"),
+        (["--epochs", "ten"], "invalid int value"),
+        (["--learning-rate", "0.1"], "unrecognized arguments"),
+        (["--resume", "--eval-only"], "exclude each other"),
+    ],
+)
+def test_impossible_flags_are_one_line_errors(capsys, flags, message):
+    assert message in expect_exit(capsys, flags)
+
+
+def test_bad_data_path_is_one_line_error(tmp_path, capsys):
+    error = expect_exit(capsys, ["--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "run")])
+    assert "missing.npz: no such file or directory" in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_help_explains_every_flag(capsys):
+    with pytest.raises(SystemExit) as stop:
+        run.main(aae.UnsupervisedAAE, aae.Config, ["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--latent-dim", "--prior-std", "--epochs", "--discriminator-lr", "--resume", "--eval-only", "--data"):
+        assert flag in text
