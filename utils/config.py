@@ -6,7 +6,11 @@ import sys
 import typing
 
 
-class ConfigError(Exception):
+class UserError(Exception):
+    """Something the user can fix (a path, a flag, a file): reported in one line, exit status 2."""
+
+
+class ConfigError(UserError):
     """A flag value that cannot work."""
 
 
@@ -62,6 +66,16 @@ class AAEConfig(RunConfig):
     reconstruction_lr: float = option(0.001, "Adam learning rate of encoder and decoder (phase 2)", positive=True)
     generator_lr: float = option(0.01, "SGD learning rate of the encoder as generator (phase 3)", positive=True)
     generator_momentum: float = option(0.0, "SGD momentum of the generator", minimum=0.0)
+
+
+@dataclasses.dataclass
+class ClassifiedConfig(AAEConfig):
+    """An AAE whose generated digits are judged by the project's MNIST classifier."""
+
+    classifier: str = option("", "the MNIST classifier's cache file (default ~/.cache/adversarial-autoencoders/mnist_classifier.keras)")
+    classifier_epochs: int = option(4, "epochs to train the classifier when the cache file does not exist", minimum=1)
+
+    RESUMABLE = AAEConfig.RESUMABLE + ("classifier", "classifier_epochs")
 
 
 def field_metadata(config_class, name):

@@ -9,6 +9,8 @@ import zlib
 
 import numpy as np
 
+from utils.config import UserError
+
 # The environment variable read when no --data flag is given.
 DATA_ENV = "MNIST_PATH"
 
@@ -22,7 +24,7 @@ IMAGE_MAGIC = 0x00000803  # unsigned bytes, three dimensions
 LABEL_MAGIC = 0x00000801  # unsigned bytes, one dimension
 
 
-class DataError(Exception):
+class DataError(UserError):
     """A data file the user pointed at is missing, malformed or inconsistent."""
 
 

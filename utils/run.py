@@ -13,8 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 from models import LOSS_NAMES, AdversarialAutoencoder, build_decoder, build_discriminator, build_encoder
-from utils.config import ConfigError, fail, parse_config
-from utils.data import DataError, load_mnist, resolve_data_path
+from utils.classifier import classify, load_or_train_classifier
+from utils.config import ConfigError, UserError, fail, parse_config
+from utils.data import load_mnist, resolve_data_path
 from utils.parzen import parzen_evaluate
 from utils.plots import save_loss_plot
 
@@ -34,12 +35,17 @@ class Scheme:
     condition_dim = 0  # width of the one-hot condition; 0 when no network is conditioned
     condition_discriminator = False
     condition_decoder = False
+    uses_classifier = False  # judge generated digits with the project's MNIST classifier
 
     def __init__(self, config, data):
         self.config = config
         self.data = data
         self.prior = self.build_prior()
         self.train_ids = self.image_ids()
+        if self.uses_classifier:
+            self.classifier, self.classifier_accuracy = load_or_train_classifier(
+                data, config.classifier or None, config.classifier_epochs, config.seed
+            )
 
     def build_prior(self):
         raise NotImplementedError
@@ -85,6 +91,12 @@ class Scheme:
         samples = self.generate(model, labels, rng)
         return parzen_evaluate(samples, self.data.x_val, self.data.x_test)
 
+    def conditional_accuracy(self, model, per_digit=1000):
+        """How often the classifier reads digit k in images generated for digit k."""
+        labels = np.repeat(np.arange(10), per_digit)
+        images = self.generate(model, labels, np.random.default_rng([self.config.seed, 3]))
+        return float(np.mean(classify(self.classifier, images) == labels))
+
     def evaluate(self, model):
         """Metrics of a trained model, a dict of JSON numbers; schemes add their own."""
         codes = self.encode_test(model)
@@ -125,7 +137,7 @@ def build_model(config, scheme):
 # written to a temporary file and renamed, so a kill at any moment leaves the last one whole.
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """A checkpoint that is missing, unreadable, or from another configuration."""
 
 
@@ -294,15 +306,15 @@ def main(scheme_class, config_class, argv=None):
         elif os.path.exists(checkpoint):
             fail(f"{out} already holds a run ({checkpoint}): pass --resume to continue it, or another --out")
         data = load_mnist(resolve_data_path(config.data), validation=config.validation)
-    except (CheckpointError, ConfigError, DataError) as error:
+        if config.limit:
+            data.x_train, data.y_train = data.x_train[: config.limit], data.y_train[: config.limit]
+        if len(data.x_train) < config.batch_size:
+            raise ConfigError(f"--batch-size {config.batch_size} is larger than the {len(data.x_train)} training images")
+        keras.utils.set_random_seed(config.seed)
+        scheme = scheme_class(config, data)
+    except UserError as error:
         fail(str(error))
-    if config.limit:
-        data.x_train, data.y_train = data.x_train[: config.limit], data.y_train[: config.limit]
-    if len(data.x_train) < config.batch_size:
-        fail(f"--batch-size {config.batch_size} is larger than the {len(data.x_train)} training images")
     os.makedirs(out, exist_ok=True)
-    keras.utils.set_random_seed(config.seed)
-    scheme = scheme_class(config, data)
     model = build_model(config, scheme)
     run_config = {**dataclasses.asdict(config), **scheme.describe()}
     meta["config"] = dataclasses.asdict(config)

@@ -1,0 +1,110 @@
+"""The semi-supervised and supervised schemes: label plumbing and end-to-end runs on a tiny MNIST."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import semi_supervised_aae as semi
+import supervised_aae as supervised
+from utils import run
+from utils.data import load_mnist
+
+TINY = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--classifier-epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def classifier_path(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("cache") / "classifier.keras")
+
+
+def test_split_is_reproducible_and_has_the_asked_sizes():
+    a = semi.labeled_split(50_000, 40_000, seed=3)
+    assert a.sum() == 40_000 and (~a).sum() == 10_000
+    np.testing.assert_array_equal(a, semi.labeled_split(50_000, 40_000, seed=3))
+    assert not np.array_equal(a, semi.labeled_split(50_000, 40_000, seed=4))
+    assert semi.labeled_split(50_000, 10_000, seed=0).sum() == 10_000
+
+
+def test_one_hot_for_labeled_and_unlabeled_images(mnist_npz):
+    config = semi.Config(labeled=100)
+    data = load_mnist(mnist_npz, validation=50)
+    scheme = semi.SemiSupervisedAAE.__new__(semi.SemiSupervisedAAE)
+    scheme.config, scheme.data = config, data
+    ids = scheme.image_ids()
+    assert np.sum(ids == semi.UNLABELED) == 150
+    np.testing.assert_array_equal(ids[scheme.labeled], data.y_train[scheme.labeled])
+    onehot = scheme.condition(ids)
+    assert onehot.shape == (250, 11)
+    np.testing.assert_array_equal(onehot.sum(1), 1)
+    np.testing.assert_array_equal(np.argmax(onehot, 1), ids)
+    assert np.all(onehot[~scheme.labeled, 10] == 1)
+
+
+def test_epoch_inputs_pair_each_prior_sample_with_its_images_label(mnist_npz):
+    config = semi.Config(labeled=150, batch_size=20)
+    scheme = semi.SemiSupervisedAAE.__new__(semi.SemiSupervisedAAE)
+    scheme.config, scheme.data = config, load_mnist(mnist_npz, validation=50)
+    scheme.prior = scheme.build_prior()
+    scheme.train_ids = scheme.image_ids()
+    order, condition, prior = run.epoch_inputs(scheme, config, epoch=0, count=250)
+    assert order.shape == (12, 20) and condition.shape == (12, 20, 11) and prior.shape == (12, 10, 2)
+    ids = scheme.train_ids[order[:, :10]].reshape(-1)
+    labeled = ids < 10
+    # Labeled images' prior samples come from their own component.
+    assert np.mean(scheme.prior.classify(prior.reshape(-1, 2))[labeled] == ids[labeled]) > 0.9
+
+
+@pytest.mark.parametrize("prior", ["mixture", "swiss_roll"])
+def test_semi_supervised_end_to_end(mnist_npz, tmp_path, classifier_path, prior):
+    out = tmp_path / "run"
+    metrics = run.main(semi.SemiSupervisedAAE, semi.Config, [
+        "--data", mnist_npz, "--out", str(out), *TINY, "--labeled", "150", "--epochs", "2",
+        "--prior", prior, "--classifier", classifier_path,
+    ])
+    for name in ["conditional_samples_epoch_002.png", "latent_map.png", "manifold.png", "losses.csv", "losses.png",
+                 "config.json", "metrics.json", "unlabeled_indices.txt", "encoder.keras", "decoder.keras",
+                 "discriminator.keras"]:
+        assert (out / name).is_file(), name
+    config = json.load(open(out / "config.json"))
+    assert config["prior"]["name"] == {"mixture": "gaussian_mixture", "swiss_roll": "swiss_roll"}[prior]
+    assert config["labeled_images"] == 150 and config["unlabeled_images"] == 50
+    assert len(np.loadtxt(out / "unlabeled_indices.txt")) == 50
+    for key in ("latent_accuracy", "conditional_generation_accuracy", "classifier_test_accuracy", "parzen_ll"):
+        assert 0 <= metrics[key] <= 1 or key == "parzen_ll", key
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [(["--labeled", "-1"], "--labeled must be at least 0"),
+     (["--labeled", "999"], "--labeled 999 exceeds the 200 training images"),
+     (["--prior", "uniform"], "--prior must be one of mixture, swiss_roll"),
+     (["--latent-dim", "3"], "--latent-dim must be 2")],
+)
+def test_semi_supervised_bad_flags(mnist_npz, tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as stop:
+        run.main(semi.SemiSupervisedAAE, semi.Config, ["--data", mnist_npz, "--out", str(tmp_path), *TINY, *flags])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+
+
+def test_supervised_end_to_end_and_the_decoder_uses_the_label(mnist_npz, tmp_path, classifier_path):
+    out = tmp_path / "run"
+    metrics = run.main(supervised.SupervisedAAE, supervised.Config, [
+        "--data", mnist_npz, "--out", str(out), *TINY, "--epochs", "3", "--classifier", classifier_path,
+    ])
+    for name in ["style_grid_epoch_003.png", "style_transfer.png", "losses.csv", "losses.png", "config.json",
+                 "metrics.json", "encoder.keras", "decoder.keras", "discriminator.keras"]:
+        assert (out / name).is_file(), name
+    for key in ("conditional_generation_accuracy", "style_transfer_accuracy", "test_reconstruction_mse"):
+        assert np.isfinite(metrics[key]), key
+    # Same z, ten labels: the synthetic digits differ by where their bar is, so the images must differ.
+    decoder = keras.models.load_model(out / "decoder.keras")
+    z = np.repeat(np.random.default_rng(0).normal(0, 5, (1, 15)), 10, axis=0).astype(np.float32)
+    images = decoder.predict([z, np.eye(10, dtype=np.float32)], verbose=0)
+    assert images.shape == (10, 28, 28)
+    bar_rows = [images[k, 4 + 2 * k : 6 + 2 * k, 4:24].mean() for k in range(10)]
+    other_rows = [images[(k + 5) % 10, 4 + 2 * k : 6 + 2 * k, 4:24].mean() for k in range(10)]
+    assert np.mean(bar_rows) > np.mean(other_rows) + 0.05
