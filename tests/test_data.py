@@ -1,4 +1,5 @@
 import hashlib
+import os
 import re
 
 import numpy as np
@@ -115,3 +116,13 @@ def test_idx_corrupt_gzip(tmp_path, mnist_arrays):
     (tmp_path / (IDX_NAMES["x_test"] + ".gz")).write_bytes(b"\x1f\x8b\x08\x00 broken gzip")
     with pytest.raises(DataError, match="cannot be read"):
         load_mnist(str(tmp_path))
+
+
+@pytest.mark.skipif(not os.environ.get("MNIST_PATH"), reason="set MNIST_PATH to a real MNIST to run")
+def test_real_mnist_from_the_environment():
+    data = load_mnist(resolve_data_path(""))
+    assert data.x_train.shape == (50_000, 28, 28) and data.x_val.shape == (10_000, 28, 28)
+    assert data.x_test.shape == (10_000, 28, 28)
+    assert sorted(np.unique(data.y_train)) == list(range(10))
+    # The MNIST test set's first label is a 7, its training set's first a 5.
+    assert data.y_test[0] == 7 and data.y_train[0] == 5

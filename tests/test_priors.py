@@ -1,6 +1,6 @@
 import numpy as np
 
-from utils.priors import GaussianPrior
+from utils.priors import GaussianMixturePrior, GaussianPrior, SwissRollPrior
 
 
 def test_gaussian_prior_mean_and_std():
