@@ -21,7 +21,7 @@ class Config(AAEConfig):
     out: str = "results/aae"
     latent_dim: int = 8  # code size: the paper's MNIST likelihood experiment
     prior_std: float = option(5.0, "std of the Gaussian prior N(0, std^2 I)", positive=True)
-    epochs: int = 40  # one epoch = one pass over the 50,000 training images = 500 batches
+    epochs: int = 80  # one epoch = one pass over the 50,000 training images = 500 batches
     batch_size: int = 100  # 50 encoded images + 50 prior samples for the discriminator
     discriminator_lr: float = 0.01  # SGD, phase 1 (seed post)
     discriminator_momentum: float = 0.0

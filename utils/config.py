@@ -61,10 +61,11 @@ class AAEConfig(RunConfig):
     latent_dim: int = option(8, "size of the code z", minimum=1)
     epochs: int = option(50, "passes over the training images", minimum=1)
     batch_size: int = option(100, "images per step: half of them encoded for the discriminator", minimum=2, even=True)
-    discriminator_lr: float = option(0.01, "SGD learning rate of the discriminator (phase 1)", positive=True)
+    adversarial_optimizer: str = option("sgd", "optimizer of phases 1 and 3: sgd (with the momentum flags) or adam (beta_1 0.5)", choices=("sgd", "adam"))
+    discriminator_lr: float = option(0.01, "learning rate of the discriminator (phase 1)", positive=True)
     discriminator_momentum: float = option(0.0, "SGD momentum of the discriminator", minimum=0.0)
     reconstruction_lr: float = option(0.001, "Adam learning rate of encoder and decoder (phase 2)", positive=True)
-    generator_lr: float = option(0.01, "SGD learning rate of the encoder as generator (phase 3)", positive=True)
+    generator_lr: float = option(0.01, "learning rate of the encoder as generator (phase 3)", positive=True)
     generator_momentum: float = option(0.0, "SGD momentum of the generator", minimum=0.0)
 
 

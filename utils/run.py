@@ -124,12 +124,18 @@ def build_model(config, scheme):
         discriminator=build_discriminator(
             config.latent_dim, label_dim if scheme.condition_discriminator else 0, seed=config.seed + 200
         ),
-        discriminator_optimizer=keras.optimizers.SGD(config.discriminator_lr, momentum=config.discriminator_momentum),
+        discriminator_optimizer=adversarial_optimizer(config, config.discriminator_lr, config.discriminator_momentum),
         reconstruction_optimizer=keras.optimizers.Adam(config.reconstruction_lr),
-        generator_optimizer=keras.optimizers.SGD(config.generator_lr, momentum=config.generator_momentum),
+        generator_optimizer=adversarial_optimizer(config, config.generator_lr, config.generator_momentum),
         condition_discriminator=scheme.condition_discriminator,
         condition_decoder=scheme.condition_decoder,
     )
+
+
+def adversarial_optimizer(config, learning_rate, momentum):
+    if config.adversarial_optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate, beta_1=0.5)  # the usual GAN setting
+    return keras.optimizers.SGD(learning_rate, momentum=momentum)
 
 
 # ---------------------------------------------------------------------------------------------
