@@ -164,6 +164,11 @@ def save_checkpoint(path, model, meta):
     os.replace(temporary, path)
 
 
+def _unreadable(path, error):
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return CheckpointError(f"{path}: unreadable checkpoint ({reason})")
+
+
 def read_checkpoint_meta(path):
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no checkpoint here (run without --resume/--eval-only first)")
@@ -171,7 +176,7 @@ def read_checkpoint_meta(path):
         with np.load(path, allow_pickle=False) as archive:
             return json.loads(str(archive["meta"]))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+        raise _unreadable(path, error) from None
 
 
 def restore_checkpoint(path, model):
@@ -183,7 +188,7 @@ def restore_checkpoint(path, model):
                 raise CheckpointError(f"{path}: holds {len(names)} arrays, this model has {len(variables)} variables")
             values = [archive[name] for name in names]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({str(error).splitlines()[0] if str(error) else type(error).__name__})") from None
+        raise _unreadable(path, error) from None
     for variable, value in zip(variables, values):
         if tuple(variable.shape) != value.shape:
             raise CheckpointError(f"{path}: {variable.path} has shape {tuple(variable.shape)}, checkpoint {value.shape}")
