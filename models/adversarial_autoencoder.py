@@ -108,3 +108,18 @@ class AdversarialAutoencoder(keras.Model):
         self.generator_optimizer.apply(tape.gradient(generator_loss, variables), variables)
 
         return ops.stack([discriminator_loss, discriminator_accuracy, reconstruction_mse, generator_loss])
+
+    def train_steps(self, images, batches, condition, prior_samples):
+        """Several steps in one call, the sum of their losses; step k trains on images[batches[k]].
+
+        `images` is the whole training set, already where the step runs, so each batch is gathered
+        there instead of being copied in from NumPy; one call for many steps also spares the
+        per-call overhead. `condition` and `prior_samples` hold each step's rows, stacked.
+        """
+
+        def step(k, sums):
+            return k + 1, sums + self.train_step((tf.gather(images, batches[k]), condition[k], prior_samples[k]))
+
+        count = tf.shape(batches)[0]
+        sums = tf.zeros(len(LOSS_NAMES))
+        return tf.while_loop(lambda k, _: k < count, step, (tf.constant(0), sums))[1]

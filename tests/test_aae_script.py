@@ -77,10 +77,10 @@ def test_resume_ends_where_a_straight_run_ends(mnist_npz, tmp_path):
 
 
 class StopAfter:
-    """Stands in for Ctrl-C: asks the loop to stop once `steps` steps have run."""
+    """Stands in for Ctrl-C: asks the loop to stop at its `asks`-th look (the loop looks after each call)."""
 
-    def __init__(self, steps):
-        self.steps = steps
+    def __init__(self, asks):
+        self.asks = asks
 
     def __enter__(self):
         return self
@@ -90,20 +90,22 @@ class StopAfter:
 
     @property
     def requested(self):
-        self.steps -= 1
-        return self.steps < 0
+        self.asks -= 1
+        return self.asks <= 0
 
 
 def test_interrupt_mid_epoch_checkpoints_and_resume_matches(mnist_npz, tmp_path, monkeypatch):
+    # 10 steps per epoch in calls of 4, 4 and 2; the loop looks for a stop request after each call:
+    # stop after the first call of epoch 2, at step 4.
+    monkeypatch.setattr(run, "STEPS_PER_CALL", 4)
     train(mnist_npz, tmp_path / "straight", "--epochs", "2")
-    # 10 steps per epoch and the loop asks once per step: stop after step 3 of epoch 2.
-    monkeypatch.setattr(run, "_StopRequest", lambda: StopAfter(13))
+    monkeypatch.setattr(run, "_StopRequest", lambda: StopAfter(4))
     with pytest.raises(SystemExit) as stop:
         train(mnist_npz, tmp_path / "resumed", "--epochs", "2")
     assert stop.value.code == 130
     meta = run.read_checkpoint_meta(str(tmp_path / "resumed" / "checkpoint.npz"))
-    assert meta["epoch"] == 1 and 0 < meta["step"] < 10
-    monkeypatch.undo()
+    assert meta["epoch"] == 1 and meta["step"] == 4
+    monkeypatch.undo()  # the resumed run calls the remaining 6 steps of epoch 2 at once
     train(mnist_npz, tmp_path / "resumed", "--resume")
     for a, b in zip(weights(tmp_path / "straight" / "checkpoint.npz"), weights(tmp_path / "resumed" / "checkpoint.npz")):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

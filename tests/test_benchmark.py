@@ -28,6 +28,7 @@ def test_tiny_benchmark_reports_every_row(tmp_path):
         assert step["percent_of_matmul_peak"] > 0, name
     assert results["seed_loop"]["ms_per_batch"] > 0
     assert results["matmul_peak"]["gflops_per_second"] > 0
+    assert results["step_shape_matmul"]["percent_of_matmul_peak"] > 0
     assert results["peak_memory_mib"]["after_training"] > 0
     assert results["parzen"]["project"]["seconds"] > 0
     assert results["parzen"]["project"]["subset_seconds"] > 0

@@ -77,3 +77,24 @@ def test_discriminator_learns_to_separate_prior_from_codes():
         last = np.asarray(step(batch(size=64)))
     assert last[0] < first[0]
     assert last[1] > 0.8
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager-graph", "xla"])
+def test_steps_in_one_call_match_the_same_steps_one_at_a_time(jit):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    images = rng.uniform(0, 1, (40, 28, 28)).astype(np.float32)
+    batches = rng.integers(0, 40, (3, 8))
+    condition = np.zeros((3, 8, 0), np.float32)
+    prior = (5 * rng.standard_normal((3, 4, 2))).astype(np.float32)
+    one_by_one, in_one_call = make_model(0.1, 0.01, 0.1), make_model(0.1, 0.01, 0.1)
+
+    step = tf.function(one_by_one.train_step, jit_compile=jit)
+    expected = sum(np.asarray(step((images[batches[k]], condition[k], prior[k]))) for k in range(3))
+    sums = tf.function(in_one_call.train_steps, jit_compile=jit)(tf.constant(images), batches, condition, prior)
+
+    np.testing.assert_allclose(np.asarray(sums), expected, rtol=1e-5, atol=1e-6)
+    for name in ("encoder", "decoder", "discriminator"):
+        for a, b in zip(getattr(one_by_one, name).trainable_variables, getattr(in_one_call, name).trainable_variables):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)

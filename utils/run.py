@@ -20,7 +20,9 @@ from utils.parzen import parzen_evaluate
 from utils.plots import save_loss_plot
 
 CHECKPOINT = "checkpoint.npz"
-PROGRESS_EVERY = 20  # steps between progress-bar updates (each one waits for the step to finish)
+# Steps per compiled call. Between calls the loop updates the progress bar, checks the losses are
+# finite and honours a stop request, so a kill waits at most this many steps.
+STEPS_PER_CALL = 20
 
 
 class Scheme:
@@ -237,36 +239,36 @@ def epoch_inputs(scheme, config, epoch, count):
 
 
 def train(model, scheme, config, out, meta):
-    images = scheme.data.x_train
-    step_function = tf.function(model.train_step, jit_compile=config.jit)
+    # The training images are copied once to where the step runs; each call gathers its batches there.
+    images = tf.identity(tf.convert_to_tensor(scheme.data.x_train))
+    run_steps = tf.function(model.train_steps, jit_compile=config.jit)
     checkpoint = os.path.join(out, CHECKPOINT)
     history = meta["history"]
     with _StopRequest() as stop:
         while meta["epoch"] < config.epochs:
             epoch = meta["epoch"]
-            order, condition, prior = epoch_inputs(scheme, config, epoch, len(images))
+            order, condition, prior = epoch_inputs(scheme, config, epoch, len(scheme.data.x_train))
             steps = len(order)
             sums = tf.constant(meta["sums"], tf.float32)
             progress = keras.utils.Progbar(steps, stateful_metrics=LOSS_NAMES)
             started = time.perf_counter() - meta["epoch_seconds"]
             print(f"epoch {epoch + 1}/{config.epochs}")
-            for step in range(meta["step"], steps):
-                sums = sums + step_function((images[order[step]], condition[step], prior[step]))
-                stopping = stop.requested
-                if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps or stopping:
-                    means = sums.numpy() / (step + 1)
-                    if not np.all(np.isfinite(means)):
-                        bad = ", ".join(f"{n}={m}" for n, m in zip(LOSS_NAMES, means) if not np.isfinite(m))
-                        fail(
-                            f"non-finite loss in epoch {epoch + 1} by step {step + 1} ({bad}); "
-                            f"the last good checkpoint (epoch {epoch}, step {meta['step']}) is kept in {checkpoint}",
-                            status=1,
-                        )
-                    progress.update(step + 1, list(zip(LOSS_NAMES, means)))
-                if stopping:
-                    meta.update(step=step + 1, sums=sums.numpy().tolist(), epoch_seconds=time.perf_counter() - started)
+            for start in range(meta["step"], steps, STEPS_PER_CALL):
+                done = min(start + STEPS_PER_CALL, steps)
+                sums = sums + run_steps(images, order[start:done], condition[start:done], prior[start:done])
+                means = sums.numpy() / done
+                if not np.all(np.isfinite(means)):
+                    bad = ", ".join(f"{n}={m}" for n, m in zip(LOSS_NAMES, means) if not np.isfinite(m))
+                    fail(
+                        f"non-finite loss in epoch {epoch + 1} by step {done} ({bad}); "
+                        f"the last good checkpoint (epoch {epoch}, step {meta['step']}) is kept in {checkpoint}",
+                        status=1,
+                    )
+                progress.update(done, list(zip(LOSS_NAMES, means)))
+                if stop.requested:
+                    meta.update(step=done, sums=sums.numpy().tolist(), epoch_seconds=time.perf_counter() - started)
                     save_checkpoint(checkpoint, model, meta)
-                    print(f"checkpoint written at epoch {epoch + 1}, step {step + 1}: continue with --resume --out {out}")
+                    print(f"checkpoint written at epoch {epoch + 1}, step {done}: continue with --resume --out {out}")
                     raise SystemExit(130)
             row = dict(zip(LOSS_NAMES, (sums.numpy() / steps).tolist()))
             row = {"epoch": epoch + 1, **row, "seconds": round(time.perf_counter() - started, 2)}
