@@ -139,7 +139,7 @@ def time_training_step(scheme, config_class, sizes, rng):
     keras.utils.set_random_seed(config.seed)
     # build_model reads only the scheme's class attributes (condition width, which network sees it),
     # so the class stands in for an instance, which would need the data.
-    model = build_model(config, scheme)
+    model = build_model(config, scheme, steps_per_epoch=(EPOCH_IMAGES - config.validation) // config.batch_size)
     run_steps = tf.function(model.train_steps, jit_compile=config.jit)
     # Steps run in calls of STEPS_PER_CALL, as utils.run.train runs them (fewer at --tiny sizes).
     per_call = min(STEPS_PER_CALL, sizes.steps_per_repeat)

@@ -111,8 +111,11 @@ def test_the_supervised_decoder_uses_the_label(mnist_arrays):
     # their bar is; then the same z with ten labels must draw the bar in ten places.
     images = mnist_arrays["x_train"].astype(np.float32) / 255
     labels = mnist_arrays["y_train"]
-    config = supervised.Config(latent_dim=4, reconstruction_lr=0.003)
-    model = run.build_model(config, supervised.SupervisedAAE)
+    config = supervised.Config(
+        latent_dim=4, prior_std=1.0, adversarial_optimizer="adam", discriminator_lr=0.0005, generator_lr=0.001,
+        reconstruction_lr=0.003,
+    )
+    model = run.build_model(config, supervised.SupervisedAAE, steps_per_epoch=100)
     step = tf.function(model.train_step, jit_compile=True)
     rng = np.random.default_rng(0)
     for _ in range(400):

@@ -98,3 +98,20 @@ def test_steps_in_one_call_match_the_same_steps_one_at_a_time(jit):
     for name in ("encoder", "decoder", "discriminator"):
         for a, b in zip(getattr(one_by_one, name).trainable_variables, getattr(in_one_call, name).trainable_variables):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_every_learning_rate_decays_once_the_given_epochs_are_done():
+    import tensorflow as tf
+
+    import aae
+    from utils.run import build_model
+
+    config = aae.Config(latent_dim=2, lr_decay_epoch=2, lr_decay=0.1)
+    model = build_model(config, aae.UnsupervisedAAE, steps_per_epoch=3)
+    base = (config.discriminator_lr, config.reconstruction_lr, config.generator_lr)
+    step = tf.function(model.train_step, jit_compile=True)
+    for done in range(8):  # steps done so far; epoch 3 starts after 6
+        rates = [float(optimizer.learning_rate) for optimizer in model.phase_optimizers]
+        expected = [rate * (0.1 if done >= 6 else 1.0) for rate in base]
+        np.testing.assert_allclose(rates, expected, rtol=1e-6, err_msg=f"after {done} steps")
+        step(batch())

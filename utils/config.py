@@ -67,6 +67,8 @@ class AAEConfig(RunConfig):
     reconstruction_lr: float = option(0.001, "Adam learning rate of encoder and decoder (phase 2)", positive=True)
     generator_lr: float = option(0.01, "learning rate of the encoder as generator (phase 3)", positive=True)
     generator_momentum: float = option(0.0, "SGD momentum of the generator", minimum=0.0)
+    lr_decay_epoch: int = option(0, "after this many epochs every learning rate is multiplied by --lr-decay (0: never)", minimum=0)
+    lr_decay: float = option(0.1, "factor of the learning-rate decay", positive=True)
 
 
 @dataclasses.dataclass

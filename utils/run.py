@@ -118,20 +118,37 @@ def decode(model, codes, condition=None):
     return model.decoder.predict(inputs, batch_size=1000, verbose=0)
 
 
-def build_model(config, scheme):
+def build_model(config, scheme, steps_per_epoch):
+    """The three networks and the three phases' optimizers, as `config` asks, for `scheme`'s conditioning."""
     label_dim = scheme.condition_dim
+
+    def rate(value):
+        return learning_rate(config, value, steps_per_epoch)
+
     return AdversarialAutoencoder(
         encoder=build_encoder(config.latent_dim, seed=config.seed),
         decoder=build_decoder(config.latent_dim, label_dim if scheme.condition_decoder else 0, seed=config.seed + 100),
         discriminator=build_discriminator(
             config.latent_dim, label_dim if scheme.condition_discriminator else 0, seed=config.seed + 200
         ),
-        discriminator_optimizer=adversarial_optimizer(config, config.discriminator_lr, config.discriminator_momentum),
-        reconstruction_optimizer=keras.optimizers.Adam(config.reconstruction_lr),
-        generator_optimizer=adversarial_optimizer(config, config.generator_lr, config.generator_momentum),
+        discriminator_optimizer=adversarial_optimizer(config, rate(config.discriminator_lr), config.discriminator_momentum),
+        reconstruction_optimizer=keras.optimizers.Adam(rate(config.reconstruction_lr)),
+        generator_optimizer=adversarial_optimizer(config, rate(config.generator_lr), config.generator_momentum),
         condition_discriminator=scheme.condition_discriminator,
         condition_decoder=scheme.condition_decoder,
     )
+
+
+def learning_rate(config, value, steps_per_epoch):
+    """`value`, multiplied by --lr-decay once --lr-decay-epoch epochs are done (0: a constant rate).
+
+    Each phase's optimizer counts its own steps, one per batch, so the switch falls on the same
+    batch for all three, and a resumed run finds it where the checkpointed step count puts it.
+    """
+    if not config.lr_decay_epoch:
+        return value
+    last_step = config.lr_decay_epoch * steps_per_epoch - 1  # the step count before an update is 0, 1, ...
+    return keras.optimizers.schedules.PiecewiseConstantDecay([last_step], [value, value * config.lr_decay])
 
 
 def adversarial_optimizer(config, learning_rate, momentum):
@@ -328,7 +345,7 @@ def main(scheme_class, config_class, argv=None):
     except UserError as error:
         fail(str(error))
     os.makedirs(out, exist_ok=True)
-    model = build_model(config, scheme)
+    model = build_model(config, scheme, steps_per_epoch=len(data.x_train) // config.batch_size)
     run_config = {**dataclasses.asdict(config), **scheme.describe()}
     meta["config"] = dataclasses.asdict(config)
     if config.resume or config.eval_only:
