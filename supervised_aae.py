@@ -19,14 +19,17 @@ from utils.run import Scheme, decode, main
 class Config(ClassifiedConfig):
     out: str = "results/supervised_aae"
     latent_dim: int = 15  # the paper's MNIST experiment; the source post used 2
-    prior_std: float = option(5.0, "std of the Gaussian prior N(0, std^2 I) on the style code", positive=True)
-    epochs: int = 30
+    # A narrow prior is what makes the decoder take the digit from the label. With the post's
+    # N(0, 5^2 I) and SGD 0.01 the 15-D code kept the digit's identity and the decoder ignored the
+    # label (25.6% conditional accuracy after 30 epochs); the README lists the trials.
+    prior_std: float = option(0.3, "std of the Gaussian prior N(0, std^2 I) on the style code", positive=True)
+    epochs: int = 20
     batch_size: int = 100
-    discriminator_lr: float = 0.01
-    discriminator_momentum: float = 0.0
+    adversarial_optimizer: str = "adam"
+    discriminator_lr: float = 0.0005
     reconstruction_lr: float = 0.001
-    generator_lr: float = 0.01
-    generator_momentum: float = 0.0
+    generator_lr: float = 0.001
+    eval_every: int = 1  # conditional accuracy after every epoch (cheap: 2,000 generated digits)
 
 
 class SupervisedAAE(Scheme):
@@ -69,6 +72,10 @@ class SupervisedAAE(Scheme):
             col_labels=["test"] + [str(k) for k in range(10)],
         )
 
+    def progress_metrics(self, model):
+        """What --eval-every measures during training: conditional accuracy on 200 images per digit."""
+        return {"conditional_accuracy_eval": self.conditional_accuracy(model, per_digit=200)}
+
     def evaluate(self, model):
         metrics = super().evaluate(model)
         metrics["conditional_generation_accuracy"] = self.conditional_accuracy(model)
@@ -77,6 +84,10 @@ class SupervisedAAE(Scheme):
         asked = np.tile(np.arange(10), len(originals))
         metrics["style_transfer_accuracy"] = float(np.mean(classify(self.classifier, rendered) == asked))
         metrics["classifier_test_accuracy"] = self.classifier_accuracy
+        # What the label alone gives: each test image reconstructed as its digit's mean training
+        # image. The code's share of the style is how far test_reconstruction_mse gets below this.
+        means = np.stack([self.data.x_train[self.data.y_train == k].mean(axis=0) for k in range(10)])
+        metrics["label_only_reconstruction_mse"] = float(np.mean((self.data.x_test - means[self.data.y_test]) ** 2))
         return metrics
 
 

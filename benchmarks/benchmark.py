@@ -5,10 +5,12 @@
     python -m benchmarks.benchmark --data mnist.npz # Parzen rows on real MNIST (or set MNIST_PATH); default random images
 
 Rows, in the order they run:
-  1. the three-phase training step of each scheme, XLA-compiled as utils.run.train compiles it;
+  1. the three-phase training step of each scheme, run as utils.run.train runs it: XLA-compiled,
+     STEPS_PER_CALL steps per call, each batch gathered from images already where the step runs;
   2. the seed post's loop (separate compiled Keras models, train_on_batch per phase) ported to Keras 3;
   3. peak memory of the process after those training measurements;
-  4. the float32 matmul peak (numpy or TensorFlow, whichever is faster) and each step's share of it;
+  4. the float32 matmul peak (numpy or TensorFlow, whichever is faster) and each step's share of it,
+     beside the share a lone product of the step's own shape (100 x 1000 by 1000 x 1000) reaches;
   5. the Parzen evaluation against the seed repository's scikit-learn KernelDensity + GridSearchCV.
 Other processes running on the machine slow every row: the load average is printed with the results.
 """

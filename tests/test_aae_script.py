@@ -56,9 +56,11 @@ def test_eval_only_rereads_a_finished_run(mnist_npz, tmp_path):
     out = tmp_path / "run"
     first = train(mnist_npz, out, "--epochs", "1")
     os.remove(out / "metrics.json")
+    trained_with = (out / "config.json").read_text()
     again = run.main(aae.UnsupervisedAAE, aae.Config, ["--data", mnist_npz, "--out", str(out), "--eval-only"])
     assert again["parzen_ll"] == pytest.approx(first["parzen_ll"], abs=1e-3)
     assert (out / "metrics.json").is_file()
+    assert (out / "config.json").read_text() == trained_with
 
 
 def weights(path):

@@ -100,6 +100,8 @@ def test_supervised_end_to_end(mnist_npz, tmp_path, classifier_path):
         assert (out / name).is_file(), name
     for key in ("conditional_generation_accuracy", "style_transfer_accuracy", "test_reconstruction_mse"):
         assert np.isfinite(metrics[key]), key
+    assert 0 < metrics["label_only_reconstruction_mse"] < 1
+    assert "conditional_accuracy_eval" in open(out / "losses.csv").readline()
     decoder = keras.models.load_model(out / "decoder.keras")
     assert [tuple(i.shape) for i in decoder.inputs] == [(None, 15), (None, 10)]
 

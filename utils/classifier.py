@@ -38,7 +38,7 @@ def build_classifier(seed=0):
     )
 
 
-def load_or_train_classifier(data, path=None, epochs=3, seed=0):
+def load_or_train_classifier(data, path=None, epochs=6, seed=0):
     """The classifier cached at `path`, trained on `data` (train + validation images) if absent.
 
     Returns (classifier, its accuracy on the test images).

@@ -76,7 +76,7 @@ class ClassifiedConfig(AAEConfig):
     """An AAE whose generated digits are judged by the project's MNIST classifier."""
 
     classifier: str = option("", "the MNIST classifier's cache file (default ~/.cache/adversarial-autoencoders/mnist_classifier.keras)")
-    classifier_epochs: int = option(3, "epochs to train the classifier when the cache file does not exist", minimum=1)
+    classifier_epochs: int = option(6, "epochs to train the classifier when the cache file does not exist", minimum=1)
 
     RESUMABLE = AAEConfig.RESUMABLE + ("classifier", "classifier_epochs")
 

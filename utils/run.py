@@ -354,7 +354,8 @@ def main(scheme_class, config_class, argv=None):
         except CheckpointError as error:
             fail(str(error))
         print(f"restored {checkpoint}: epoch {meta['epoch']}, step {meta['step']}")
-    write_json(os.path.join(out, "config.json"), run_config)
+    if not config.eval_only:  # an evaluation leaves the record of how the run was trained as it is
+        write_json(os.path.join(out, "config.json"), run_config)
 
     if not config.eval_only:
         train(model, scheme, config, out, meta)
