@@ -37,7 +37,7 @@ from models.networks import IMAGE_SHAPE
 from utils.config import UserError, fail
 from utils.data import DATA_ENV, load_mnist
 from utils.parzen import DEFAULT_SIGMAS, parzen_evaluate
-from utils.run import STEPS_PER_CALL, build_model, write_json
+from utils.run import STEPS_PER_CALL, build_model, on_device, write_json
 
 try:
     from sklearn.model_selection import GridSearchCV, PredefinedSplit
@@ -103,7 +103,7 @@ def step_inputs(scheme, config, steps, rng):
     the step runs), and per step the batch's image indices, one-hot conditions (zero-width if unused)
     and half a batch of prior samples."""
     batch, half = config.batch_size, config.batch_size // 2
-    images = tf.identity(tf.constant(rng.random((BENCHMARK_IMAGES, *IMAGE_SHAPE), dtype=np.float32)))
+    images = on_device(rng.random((BENCHMARK_IMAGES, *IMAGE_SHAPE), dtype=np.float32))
     batches = rng.integers(0, BENCHMARK_IMAGES, (steps, batch))
     width = scheme.condition_dim
     condition = np.eye(max(width, 1), dtype=np.float32)[rng.integers(0, max(width, 1), (steps, batch))][..., :width]

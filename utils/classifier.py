@@ -38,8 +38,9 @@ def build_classifier(seed=0):
     )
 
 
-def load_or_train_classifier(data, path=None, epochs=6, seed=0):
-    """The classifier cached at `path`, trained on `data` (train + validation images) if absent.
+def load_or_train_classifier(data, path, epochs, seed=0):
+    """The classifier cached at `path` (None: the default cache file), trained for `epochs` on `data`
+    (train + validation images) if absent.
 
     Returns (classifier, its accuracy on the test images).
     """

@@ -255,9 +255,13 @@ def epoch_inputs(scheme, config, epoch, count):
     return order, condition, prior.reshape(steps, half, -1)
 
 
+def on_device(array):
+    """`array` copied once to where the step runs: tf.identity runs on the GPU when there is one."""
+    return tf.identity(tf.convert_to_tensor(array))
+
+
 def train(model, scheme, config, out, meta):
-    # The training images are copied once to where the step runs; each call gathers its batches there.
-    images = tf.identity(tf.convert_to_tensor(scheme.data.x_train))
+    images = on_device(scheme.data.x_train)  # copied once; each call gathers its batches there
     run_steps = tf.function(model.train_steps, jit_compile=config.jit)
     checkpoint = os.path.join(out, CHECKPOINT)
     history = meta["history"]
