@@ -13,21 +13,35 @@ import numpy as np
 from utils.config import AAEConfig, option
 from utils.plots import save_code_scatter, save_image_grid
 from utils.priors import GaussianPrior
-from utils.run import Scheme, decode, main
+from utils.run import main
+from utils.scheme import Scheme
 
 
 @dataclasses.dataclass
 class Config(AAEConfig):
     out: str = "results/aae"
+    # Networks: the paper's MLPs, weights from N(0, 0.01^2).
     latent_dim: int = 8  # code size: the paper's MNIST likelihood experiment
+    hidden_units: int = 1000
+    hidden_layers: int = 2
+    init_std: float = 0.01
+    # Prior on the codes.
     prior_std: float = option(5.0, "std of the Gaussian prior N(0, std^2 I)", positive=True)
-    epochs: int = 80  # one epoch = one pass over the 50,000 training images = 500 batches
+    # Training: one epoch = one pass over the 50,000 training images = 500 batches.
+    epochs: int = 80
     batch_size: int = 100  # 50 encoded images + 50 prior samples for the discriminator
-    discriminator_lr: float = 0.01  # SGD, phase 1 (seed post)
+    # The source post's optimizers: SGD 0.01 for both adversarial phases, Adam 0.001 for reconstruction.
+    adversarial_optimizer: str = "sgd"
+    adam_beta_1: float = 0.5  # used only with adversarial_optimizer "adam"
+    discriminator_lr: float = 0.01
     discriminator_momentum: float = 0.0
-    reconstruction_lr: float = 0.001  # Adam, phase 2 (seed post)
-    generator_lr: float = 0.01  # SGD, phase 3 (seed post)
+    generator_lr: float = 0.01
     generator_momentum: float = 0.0
+    reconstruction_optimizer: str = "adam"
+    reconstruction_lr: float = 0.001
+    reconstruction_momentum: float = 0.0  # used only with reconstruction_optimizer "sgd"
+    lr_decay_epoch: int = 0  # 0: constant rates
+    lr_decay: float = 0.1
 
 
 class UnsupervisedAAE(Scheme):
@@ -42,18 +56,18 @@ class UnsupervisedAAE(Scheme):
         # The same 100 prior samples at every epoch, so the grids show the decoder's progress.
         codes = self.prior.sample(np.random.default_rng([self.config.seed, 2]), 100)
         save_image_grid(
-            decode(model, codes), 10, 10, f"{self.config.out}/samples_epoch_{epoch:03d}.png",
+            self.decode(model, codes), 10, 10, f"{self.config.out}/samples_epoch_{epoch:03d}.png",
             title=f"decoded prior samples, epoch {epoch}",
         )
 
-    def save_figures(self, model):
+    def save_figures(self, model, history):
         out, test = self.config.out, self.data.x_test
         originals = test[:50].reshape(5, 10, 28, 28)
-        reconstructions = decode(model, model.encoder.predict(test[:50], verbose=0)).reshape(5, 10, 28, 28)
+        reconstructions = self.decode(model, self.encode(model, test[:50])).reshape(5, 10, 28, 28)
         pairs = np.stack([originals, reconstructions], axis=1).reshape(100, 28, 28)
         save_image_grid(pairs, 10, 10, f"{out}/reconstructions.png", title="test images (odd rows) and reconstructions")
         save_code_scatter(
-            self.encode_test(model), self.data.y_test, f"{out}/latent_test_codes.png",
+            self.encode(model, test), self.data.y_test, f"{out}/latent_test_codes.png",
             title="test codes, first two of the code's dimensions",
             background=self.prior.sample(np.random.default_rng(0), 5000),
         )

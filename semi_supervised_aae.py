@@ -9,18 +9,24 @@ import dataclasses
 
 import numpy as np
 
-from utils.config import ClassifiedConfig, ConfigError, option
+from utils.config import AAEWithClassifierConfig, ConfigError, option
 from utils.plots import save_code_scatter, save_image_grid
 from utils.priors import GaussianMixturePrior, SwissRollPrior
-from utils.run import Scheme, decode, main
+from utils.run import main
+from utils.scheme import Scheme
 
 PRIORS = ("mixture", "swiss_roll")
 
 
 @dataclasses.dataclass
-class Config(ClassifiedConfig):
+class Config(AAEWithClassifierConfig):
     out: str = "results/semi_supervised_aae"
+    # Networks: the paper's MLPs, weights from N(0, 0.01^2).
     latent_dim: int = 2  # the priors are 2-D
+    hidden_units: int = 1000
+    hidden_layers: int = 2
+    init_std: float = 0.01
+    # Prior on the codes.
     prior: str = option("mixture", "mixture (10 Gaussians, one per digit) or swiss_roll (10 segments)", choices=PRIORS)
     labeled: int = option(40_000, "training images that keep their label; the rest are unlabeled", minimum=0)
     radius: float = option(10.0, "distance of each component (or the roll's outer end) from the origin", positive=True)
@@ -34,10 +40,16 @@ class Config(ClassifiedConfig):
     # codes go, and every rate drops tenfold after epoch 10; past that the encoder fits its labeled
     # images better but places test digits worse. The README lists the trials.
     adversarial_optimizer: str = "adam"
+    adam_beta_1: float = 0.5  # the usual GAN setting
     discriminator_lr: float = 0.0002
-    reconstruction_lr: float = 0.0003
+    discriminator_momentum: float = 0.0  # used only with adversarial_optimizer "sgd"
     generator_lr: float = 0.001
+    generator_momentum: float = 0.0
+    reconstruction_optimizer: str = "adam"
+    reconstruction_lr: float = 0.0003
+    reconstruction_momentum: float = 0.0  # used only with reconstruction_optimizer "sgd"
     lr_decay_epoch: int = 10
+    lr_decay: float = 0.1
     eval_every: int = 1  # latent accuracy after every epoch (cheap: the test images' codes)
 
     def validate(self):
@@ -53,9 +65,8 @@ class SemiSupervisedAAE(Scheme):
     """Adversarial autoencoder with label information in the adversarial regularization (Makhzani et al. 2015, section 3)."""
 
     name = "semi_supervised_aae"
+    condition_on = "discriminator"
     condition_dim = 11  # ten digits and "unlabeled"
-    condition_discriminator = True
-    uses_classifier = True
 
     def build_prior(self):
         c = self.config
@@ -65,7 +76,7 @@ class SemiSupervisedAAE(Scheme):
             radius=c.radius, radial_variance=c.radial_variance, tangential_variance=c.tangential_variance
         )
 
-    def image_ids(self):
+    def condition_labels(self):
         """The digit for labeled images, UNLABELED for the others; which is which is drawn with the seed."""
         count = len(self.data.y_train)
         if self.config.labeled > count:
@@ -89,11 +100,11 @@ class SemiSupervisedAAE(Scheme):
             title=f"row k: decoded from prior part k, epoch {epoch}", row_labels=[str(k) for k in range(10)],
         )
 
-    def save_figures(self, model):
+    def save_figures(self, model, history):
         out = self.config.out
         np.savetxt(f"{out}/unlabeled_indices.txt", np.flatnonzero(~self.labeled), fmt="%d")
         save_code_scatter(
-            self.encode_test(model), self.data.y_test, f"{out}/latent_map.png",
+            self.encode(model, self.data.x_test), self.data.y_test, f"{out}/latent_map.png",
             title=f"test codes over the {self.config.prior.replace('_', ' ')} prior (grey)",
             background=self.prior.sample(np.random.default_rng(0), 10_000),
         )
@@ -101,19 +112,19 @@ class SemiSupervisedAAE(Scheme):
         steps = 20
         axis = np.linspace(-1.5 * self.config.radius, 1.5 * self.config.radius, steps)
         grid = np.array([[x, y] for y in axis[::-1] for x in axis], np.float32)
-        save_image_grid(decode(model, grid), steps, steps, f"{out}/manifold.png",
+        save_image_grid(self.decode(model, grid), steps, steps, f"{out}/manifold.png",
                         title=f"decoded on a grid over [{axis[0]:.0f}, {axis[-1]:.0f}]^2")
 
     def evaluate(self, model):
         metrics = super().evaluate(model)
-        codes = self.encode_test(model)
+        codes = self.encode(model, self.data.x_test)
         metrics["latent_accuracy"] = float(np.mean(self.prior.classify(codes) == self.data.y_test))
         metrics["conditional_generation_accuracy"] = self.conditional_accuracy(model)
-        metrics["classifier_test_accuracy"] = self.classifier_accuracy
+        metrics["classifier_test_accuracy"] = self.classifier_test_accuracy
         return metrics
 
     def progress_metrics(self, model):
-        codes = self.encode_test(model)
+        codes = self.encode(model, self.data.x_test)
         return {"latent_accuracy_eval": float(np.mean(self.prior.classify(codes) == self.data.y_test))}
 
 

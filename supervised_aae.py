@@ -9,16 +9,21 @@ import dataclasses
 import numpy as np
 
 from utils.classifier import classify
-from utils.config import ClassifiedConfig, option
+from utils.config import AAEWithClassifierConfig, option
 from utils.plots import save_image_grid
 from utils.priors import GaussianPrior
-from utils.run import Scheme, decode, main
+from utils.run import main
+from utils.scheme import Scheme
 
 
 @dataclasses.dataclass
-class Config(ClassifiedConfig):
+class Config(AAEWithClassifierConfig):
     out: str = "results/supervised_aae"
+    # Networks: the paper's MLPs, weights from N(0, 0.01^2).
     latent_dim: int = 15  # the paper's MNIST experiment; the source post used 2
+    hidden_units: int = 1000
+    hidden_layers: int = 2
+    init_std: float = 0.01
     # A narrow prior is what makes the decoder take the digit from the label. With the post's
     # N(0, 5^2 I) and SGD 0.01 the 15-D code kept the digit's identity and the decoder ignored the
     # label (25.6% conditional accuracy after 30 epochs); the README lists the trials.
@@ -26,9 +31,16 @@ class Config(ClassifiedConfig):
     epochs: int = 20
     batch_size: int = 100
     adversarial_optimizer: str = "adam"
+    adam_beta_1: float = 0.5  # the usual GAN setting
     discriminator_lr: float = 0.0005
-    reconstruction_lr: float = 0.001
+    discriminator_momentum: float = 0.0  # used only with adversarial_optimizer "sgd"
     generator_lr: float = 0.001
+    generator_momentum: float = 0.0
+    reconstruction_optimizer: str = "adam"
+    reconstruction_lr: float = 0.001
+    reconstruction_momentum: float = 0.0  # used only with reconstruction_optimizer "sgd"
+    lr_decay_epoch: int = 0  # 0: constant rates
+    lr_decay: float = 0.1
     eval_every: int = 1  # conditional accuracy after every epoch (cheap: 2,000 generated digits)
 
 
@@ -36,9 +48,8 @@ class SupervisedAAE(Scheme):
     """Supervised adversarial autoencoder (Makhzani et al. 2015, section 4): identity from the label, style from z."""
 
     name = "supervised_aae"
+    condition_on = "decoder"
     condition_dim = 10
-    condition_decoder = True
-    uses_classifier = True
 
     def build_prior(self):
         return GaussianPrior(self.config.latent_dim, self.config.prior_std)
@@ -47,8 +58,7 @@ class SupervisedAAE(Scheme):
         # Row k: digit k; column j: style z_j, the same z down the whole column.
         styles = self.prior.sample(np.random.default_rng([self.config.seed, 2]), 10)
         codes = np.tile(styles, (10, 1))
-        labels = np.repeat(np.arange(10), 10)
-        images = decode(model, codes, self.condition(labels))
+        images = self.decode(model, codes, np.repeat(np.arange(10), 10))
         save_image_grid(
             images, 10, 10, f"{self.config.out}/style_grid_epoch_{epoch:03d}.png",
             title=f"row: digit, column: one style z from the prior, epoch {epoch}",
@@ -57,11 +67,11 @@ class SupervisedAAE(Scheme):
 
     def transfer(self, model, images):
         """Each image's style (its code) rendered as every digit: (n, 10, 28, 28)."""
-        codes = model.encoder.predict(images, batch_size=1000, verbose=0)
+        codes = self.encode(model, images)
         labels = np.tile(np.arange(10), len(images))
-        return decode(model, np.repeat(codes, 10, axis=0), self.condition(labels)).reshape(len(images), 10, 28, 28)
+        return self.decode(model, np.repeat(codes, 10, axis=0), labels).reshape(len(images), 10, 28, 28)
 
-    def save_figures(self, model):
+    def save_figures(self, model, history):
         # The paper's Figure 7: a test image, then digits 0-9 in the style the encoder read from it.
         originals = self.data.x_test[:10]
         rendered = self.transfer(model, originals)
@@ -83,7 +93,7 @@ class SupervisedAAE(Scheme):
         rendered = self.transfer(model, originals).reshape(-1, 28, 28)
         asked = np.tile(np.arange(10), len(originals))
         metrics["style_transfer_accuracy"] = float(np.mean(classify(self.classifier, rendered) == asked))
-        metrics["classifier_test_accuracy"] = self.classifier_accuracy
+        metrics["classifier_test_accuracy"] = self.classifier_test_accuracy
         # What the label alone gives: each test image reconstructed as its digit's mean training
         # image. The code's share of the style is how far test_reconstruction_mse gets below this.
         means = np.stack([self.data.x_train[self.data.y_train == k].mean(axis=0) for k in range(10)])

@@ -1,1 +1,1 @@
-"""Speed and memory measurements of the project against the seed repository's methods."""
+"""Speed and memory measurements of the project against the source post's repository's methods."""

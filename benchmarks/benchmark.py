@@ -1,4 +1,4 @@
-"""Speed benchmark: the XLA training step against the seed post's loop and the matmul peak, Parzen against scikit-learn.
+"""Speed benchmark: the XLA training step against the source post's loop and the matmul peak, Parzen against scikit-learn.
 
     python -m benchmarks.benchmark                  # from the repository root; writes benchmarks/results.json
     python -m benchmarks.benchmark --tiny           # smoke test: tiny sizes, under a minute, the numbers mean nothing
@@ -7,11 +7,11 @@
 Rows, in the order they run:
   1. the three-phase training step of each scheme, run as utils.run.train runs it: XLA-compiled,
      STEPS_PER_CALL steps per call, each batch gathered from images already where the step runs;
-  2. the seed post's loop (separate compiled Keras models, train_on_batch per phase) ported to Keras 3;
+  2. the source post's loop (separate compiled Keras models, train_on_batch per phase) ported to Keras 3;
   3. peak memory of the process after those training measurements;
   4. the float32 matmul peak (numpy or TensorFlow, whichever is faster) and each step's share of it,
      beside the share a lone product of the step's own shape (100 x 1000 by 1000 x 1000) reaches;
-  5. the Parzen evaluation against the seed repository's scikit-learn KernelDensity + GridSearchCV.
+  5. the Parzen evaluation against the source post's repository's scikit-learn KernelDensity + GridSearchCV.
 Other processes running on the machine slow every row: the load average is printed with the results.
 """
 
@@ -35,9 +35,10 @@ import supervised_aae
 from models import build_decoder, build_discriminator, build_encoder
 from models.networks import IMAGE_SHAPE
 from utils.config import UserError, fail
-from utils.data import DATA_ENV, load_mnist
+from utils.data import DATA_ENV, MNIST, load_mnist
+from utils.outputs import write_json
 from utils.parzen import DEFAULT_SIGMAS, parzen_evaluate
-from utils.run import STEPS_PER_CALL, build_model, on_device, write_json
+from utils.training import STEPS_PER_CALL, on_device
 
 try:
     from sklearn.model_selection import GridSearchCV, PredefinedSplit
@@ -51,7 +52,6 @@ SCHEMES = (
     (supervised_aae.SupervisedAAE, supervised_aae.Config),
 )
 EPOCH_IMAGES = 60_000  # all of MNIST's training images, validation included
-BENCHMARK_IMAGES = 10_000  # random images the steps gather their batches from
 PRIOR_STD = 5.0  # the Gaussian prior of aae.py; only the shape of the samples matters for speed
 # 4 of the 25 widths, from the smallest to the largest: a tree-based estimator's cost can depend on the width.
 SKLEARN_BANDWIDTHS = DEFAULT_SIGMAS[::8]
@@ -60,7 +60,7 @@ SKLEARN_BANDWIDTHS = DEFAULT_SIGMAS[::8]
 @dataclasses.dataclass
 class Sizes:
     repeats: int  # timed repeats; a row reports their median (the matmul peak, their fastest)
-    steps_per_repeat: int  # training steps (or seed-loop batches) in one timed repeat
+    steps_per_repeat: int  # training steps (or source-post-loop batches) in one timed repeat
     warmup_steps: int  # untimed steps first: the first one traces and compiles
     matmul_sizes: tuple
     step_matmul_width: int  # the kernel width of the step's typical product (1000 in the paper's networks)
@@ -98,17 +98,12 @@ def print_row(what, value, detail=""):
 # 1. The project's three-phase step, compiled as the training loop compiles it.
 
 
-def step_inputs(scheme, config, steps, rng):
-    """Inputs of one call as the training loop makes them: the training images (copied once to where
-    the step runs), and per step the batch's image indices, one-hot conditions (zero-width if unused)
-    and half a batch of prior samples."""
-    batch, half = config.batch_size, config.batch_size // 2
-    images = on_device(rng.random((BENCHMARK_IMAGES, *IMAGE_SHAPE), dtype=np.float32))
-    batches = rng.integers(0, BENCHMARK_IMAGES, (steps, batch))
-    width = scheme.condition_dim
-    condition = np.eye(max(width, 1), dtype=np.float32)[rng.integers(0, max(width, 1), (steps, batch))][..., :width]
-    prior = (PRIOR_STD * rng.standard_normal((steps, half, config.latent_dim))).astype(np.float32)
-    return images, *(tf.constant(part) for part in (batches, condition, prior))
+def random_data(rng, train=EPOCH_IMAGES - 10_000):
+    """Random images and digits in the loader's layout: as many training images as the real run has."""
+    images = rng.random((train, *IMAGE_SHAPE), dtype=np.float32)
+    labels = rng.integers(0, 10, train)
+    few = images[:100], labels[:100]
+    return MNIST(x_train=images, y_train=labels, x_val=few[0], y_val=few[1], x_test=few[0], y_test=few[1])
 
 
 def kernel_weights(network):
@@ -119,7 +114,7 @@ def kernel_weights(network):
 def step_flops(model, batch):
     """FLOPs of one three-phase step: 2 per weight per sample forward, 4 backward (input and weight gradients)."""
     half = batch // 2
-    encoder, decoder, discriminator = (kernel_weights(n) for n in (model.encoder, model.decoder, model.discriminator))
+    encoder, decoder, discriminator = (kernel_weights(model.networks[role]) for role in ("encoder", "decoder", "discriminator"))
     forward, both = 2, 2 + 4
     phase_1 = forward * encoder * half + both * discriminator * batch  # codes of half a batch; prior + codes judged
     phase_2 = both * (encoder + decoder) * batch
@@ -129,28 +124,27 @@ def step_flops(model, batch):
 
 
 def condition_text(scheme):
-    if scheme.condition_discriminator:
-        return f"condition {scheme.condition_dim} to the discriminator"
-    if scheme.condition_decoder:
-        return f"condition {scheme.condition_dim} to the decoder"
-    return "no condition"
+    if scheme.condition_on == "none":
+        return "no condition"
+    return f"condition {scheme.condition_dim} to the {scheme.condition_on}"
 
 
-def time_training_step(scheme, config_class, sizes, rng):
+def time_training_step(scheme_class, config_class, data, sizes):
     config = config_class()
     keras.utils.set_random_seed(config.seed)
-    # build_model reads only the scheme's class attributes (condition width, which network sees it),
-    # so the class stands in for an instance, which would need the data.
-    model = build_model(config, scheme, steps_per_epoch=(EPOCH_IMAGES - config.validation) // config.batch_size)
+    scheme = scheme_class(config, data)
+    model = scheme.build_model()
     run_steps = tf.function(model.train_steps, jit_compile=config.jit)
-    # Steps run in calls of STEPS_PER_CALL, as utils.run.train runs them (fewer at --tiny sizes).
+    # Steps run in calls of STEPS_PER_CALL, as utils.training.train runs them (fewer at --tiny sizes),
+    # on the inputs the scheme makes for an epoch.
     per_call = min(STEPS_PER_CALL, sizes.steps_per_repeat)
-    data = step_inputs(scheme, config, per_call, rng)
+    images = on_device(data.x_train)
+    inputs = {name: tf.constant(value[:per_call]) for name, value in scheme.epoch_inputs(0).items()}
 
     def run(steps):
         for _ in range(steps // per_call):
-            losses = run_steps(*data)
-        losses.numpy()  # wait for the last step, which reads the variables every earlier step wrote
+            logs = run_steps(images, inputs)
+        [value.numpy() for value in logs.values()]  # wait for the last step, which reads what every earlier one wrote
 
     run(sizes.warmup_steps)
     seconds = statistics.median(wall_times(sizes.repeats, run, sizes.steps_per_repeat)) / sizes.steps_per_repeat
@@ -174,10 +168,10 @@ def time_training_step(scheme, config_class, sizes, rng):
 
 
 # ---------------------------------------------------------------------------------------------
-# 2. The seed post's loop, ported to Keras 3: one compiled model per phase, train_on_batch for each.
+# 2. The source post's loop, ported to Keras 3: one compiled model per phase, train_on_batch for each.
 
 
-def build_seed_models(config, prior, real):
+def build_source_post_models(config, prior, real):
     encoder = build_encoder(config.latent_dim, seed=config.seed)
     decoder = build_decoder(config.latent_dim, seed=config.seed + 100)
     discriminator = build_discriminator(config.latent_dim, seed=config.seed + 200)
@@ -191,22 +185,22 @@ def build_seed_models(config, prior, real):
     autoencoder.compile(keras.optimizers.Adam(config.reconstruction_lr), "mse")
     # Keras 2 fixed a model's trainable weights when it was compiled; Keras 3 fixes them when its
     # train function is first traced. One discriminator step before the freeze traces it with its
-    # weights, so phase 1 still trains the discriminator and phase 3 only the encoder, as in the seed.
+    # weights, so phase 1 still trains the discriminator and phase 3 only the encoder, as in the source post's code.
     discriminator.train_on_batch(prior, real)
     discriminator.trainable = False
     generator.compile(keras.optimizers.SGD(config.generator_lr), "binary_crossentropy", metrics=["accuracy"])
     return encoder, discriminator, autoencoder, generator
 
 
-def time_seed_loop(sizes, rng):
+def time_source_post_loop(sizes, rng):
     config = aae.Config()
     keras.utils.set_random_seed(config.seed)
     batch, half = config.batch_size, config.batch_size // 2
-    # NumPy arrays, as the seed passed them; drawn once, where the seed drew them every batch.
+    # NumPy arrays, as the source post's code passed them; drawn once, where it drew them every batch.
     images = rng.random((batch, *IMAGE_SHAPE), dtype=np.float32)
     prior = (PRIOR_STD * rng.standard_normal((half, config.latent_dim))).astype(np.float32)
     real, fake, valid = np.ones((half, 1)), np.zeros((half, 1)), np.ones((batch, 1))
-    encoder, discriminator, autoencoder, generator = build_seed_models(config, prior, real)
+    encoder, discriminator, autoencoder, generator = build_source_post_models(config, prior, real)
 
     def run(batches):
         # Each call returns its losses as numbers, so each one waits for its own update.
@@ -230,7 +224,7 @@ def time_seed_loop(sizes, rng):
         "seconds_per_epoch": EPOCH_IMAGES / batch * seconds,
     }
     print_row(
-        "seed post's loop (Keras 3 port), aae",
+        "source post's loop (Keras 3 port), aae",
         f"{row['ms_per_batch']:.2f} ms",
         f"{row['images_per_second']:.0f} images/s, {row['seconds_per_epoch']:.1f} s per {EPOCH_IMAGES:,}-image epoch; "
         f"z {config.latent_dim}, 5 Keras calls per batch",
@@ -293,7 +287,7 @@ def step_shape_matmul(sizes, repeats, rng):
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. Parzen: the project's window against the seed repository's scikit-learn estimator.
+# 5. Parzen: the project's window against the source post's repository's scikit-learn estimator.
 
 
 def parzen_data(data_path, sizes, rng):
@@ -306,11 +300,11 @@ def parzen_data(data_path, sizes, rng):
 
 
 def sklearn_parzen(samples, validation, test, bandwidths):
-    """The seed's KernelDensity + GridSearchCV, given the project's protocol so both compute the same thing.
+    """The source post's KernelDensity + GridSearchCV, given the project's protocol so both compute the same thing.
 
-    The seed cross-validated over folds of the samples themselves; here one predefined split fits on
+    The source post's code cross-validated over folds of the samples themselves; here one predefined split fits on
     the samples and scores the validation images, then the best width scores the test images.
-    n_jobs stays 1, so the time scales linearly with the work; the seed's n_jobs=4 could divide the
+    n_jobs stays 1, so the time scales linearly with the work; the source post's n_jobs=4 could divide the
     width search by at most the number of cores.
     """
     samples, validation, test = (np.reshape(x, (len(x), -1)) for x in (samples, validation, test))
@@ -456,8 +450,10 @@ def main(argv=None):
           f"median of {repeats} timed repeats of {sizes.steps_per_repeat} steps after {sizes.warmup_steps} warm-up steps")
     print(f"Parzen data: {data_path or 'random images of MNIST shape'}\n")
 
-    steps = {scheme.name: time_training_step(scheme, config_class, sizes, rng) for scheme, config_class in SCHEMES}
-    seed_loop = time_seed_loop(sizes, rng)
+    data = random_data(rng)
+    steps = {scheme.name: time_training_step(scheme, config_class, data, sizes) for scheme, config_class in SCHEMES}
+    del data
+    source_post_loop = time_source_post_loop(sizes, rng)
     memory_after_training = peak_memory_mib()
     print_row("peak memory after the training rows", f"{memory_after_training:.0f} MiB", "max RSS of this process")
 
@@ -479,7 +475,7 @@ def main(argv=None):
     print_row("peak memory at the end", f"{memory_at_end:.0f} MiB", "max RSS, Parzen included")
 
     ratios = {
-        "training_step_speedup_vs_seed_loop": seed_loop["ms_per_batch"] / steps["aae"]["ms_per_step"],
+        "training_step_speedup_vs_source_post_loop": source_post_loop["ms_per_batch"] / steps["aae"]["ms_per_step"],
         "percent_of_matmul_peak": {name: row["percent_of_matmul_peak"] for name, row in steps.items()},
         "step_shape_matmul_percent_of_peak": shape_matmul["percent_of_matmul_peak"],
     }
@@ -492,7 +488,7 @@ def main(argv=None):
         )
 
     print("\nratios")
-    print(f"  training step vs the seed post's loop (aae): {ratios['training_step_speedup_vs_seed_loop']:.1f}x faster")
+    print(f"  training step vs the source post's loop (aae): {ratios['training_step_speedup_vs_source_post_loop']:.1f}x faster")
     shares = ", ".join(f"{name} {share:.1f}%" for name, share in ratios["percent_of_matmul_peak"].items())
     print(f"  training step, share of the matmul peak: {shares}")
     print(f"  the step's own product shape alone reaches {ratios['step_shape_matmul_percent_of_peak']:.1f}% of that peak")
@@ -510,7 +506,7 @@ def main(argv=None):
         "machine": machine,
         "sizes": dataclasses.asdict(sizes),
         "training_step": steps,
-        "seed_loop": seed_loop,
+        "source_post_loop": source_post_loop,
         "peak_memory_mib": {"after_training": memory_after_training, "at_end": memory_at_end},
         "matmul_peak": peak,
         "step_shape_matmul": shape_matmul,

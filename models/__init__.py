@@ -1,6 +1,9 @@
-"""The networks of the paper and the adversarial autoencoder that trains them."""
+"""The networks of the paper and the trainer that runs their phases."""
 
-from models.adversarial_autoencoder import LOSS_NAMES, AdversarialAutoencoder
-from models.networks import build_decoder, build_discriminator, build_encoder
+from models.adversarial_autoencoder import CONDITION_ON, AdversarialAutoencoder, Phase, aae_phases
+from models.networks import build_decoder, build_discriminator, build_encoder, build_two_headed_encoder
 
-__all__ = ["LOSS_NAMES", "AdversarialAutoencoder", "build_decoder", "build_discriminator", "build_encoder"]
+__all__ = [
+    "CONDITION_ON", "AdversarialAutoencoder", "Phase", "aae_phases",
+    "build_decoder", "build_discriminator", "build_encoder", "build_two_headed_encoder",
+]

@@ -1,125 +1,153 @@
-"""The adversarial autoencoder: the three-phase training step shared by every scheme."""
+"""The trainer every scheme shares: named networks, and per batch a list of phases, each with its own optimizer."""
+
+import dataclasses
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-LOSS_NAMES = ("discriminator_loss", "discriminator_accuracy", "reconstruction_mse", "generator_loss")
+# A step input named "<name>_indices" holds indices into the training images; the step receives
+# the gathered images as "<name>" (e.g. "images_indices" -> "images").
+INDICES = "_indices"
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One update of a training step.
+
+    `loss(networks, inputs)` returns (the scalar to minimise, {name: scalar} to log); the phase's
+    optimizer then updates the trainable variables of the networks named in `trains`, and only
+    those: a network is frozen in a phase simply by not being listed. `logs` names what `loss`
+    logs, in order, so the loop knows the columns before the first step.
+    """
+
+    name: str
+    trains: tuple
+    loss: Callable
+    logs: tuple
 
 
 class AdversarialAutoencoder(keras.Model):
-    """Encoder, decoder and discriminator trained in three phases per batch.
+    """Networks by role (`{"encoder": ..., "decoder": ..., "discriminator": ...}`) trained phase after phase.
 
-    1. Regularization, discriminator: codes of the first half of the batch labelled fake (0),
-       as many prior samples labelled real (1).
-    2. Reconstruction: encoder and decoder on the whole batch, mean squared error.
-    3. Regularization, generator: the encoder is pushed to make the discriminator call the codes
-       of the whole batch real.
-
-    Each phase has its own optimizer and applies gradients to its own variables only, so the
-    discriminator is frozen in phase 3 simply by not being updated.
-
-    A scheme differs by its prior (the samples come in with the batch) and by which network sees
-    the batch's one-hot `condition`: the discriminator (label information in the adversarial
-    regularization) or the decoder (supervised AAE).
+    Each phase's optimizer is `optimizers[phase.name]`. A step runs the phases in order, each on
+    the weights the previous one left, and returns every phase's logs as one dict of named scalars.
     """
 
-    def __init__(
-        self,
-        encoder,
-        decoder,
-        discriminator,
-        discriminator_optimizer,
-        reconstruction_optimizer,
-        generator_optimizer,
-        condition_discriminator=False,
-        condition_decoder=False,
-        **kwargs,
-    ):
+    def __init__(self, networks, phases, optimizers, **kwargs):
         super().__init__(**kwargs)
-        self.encoder = encoder
-        self.decoder = decoder
-        self.discriminator = discriminator
-        self.discriminator_optimizer = discriminator_optimizer
-        self.reconstruction_optimizer = reconstruction_optimizer
-        self.generator_optimizer = generator_optimizer
-        self.condition_discriminator = condition_discriminator
-        self.condition_decoder = condition_decoder
+        if set(optimizers) != {phase.name for phase in phases}:
+            raise ValueError(f"one optimizer per phase: phases {[p.name for p in phases]}, optimizers {list(optimizers)}")
+        self.networks = dict(networks)
+        self.phases = tuple(phases)
+        self.optimizers = dict(optimizers)
+        self.log_names = tuple(name for phase in phases for name in phase.logs)
+        if len(set(self.log_names)) != len(self.log_names):
+            raise ValueError(f"two phases log the same name: {self.log_names}")
         # Create the optimizers' slots now: variables cannot be created inside an XLA-compiled step.
-        discriminator_optimizer.build(discriminator.trainable_variables)
-        reconstruction_optimizer.build(self.autoencoder_variables)
-        generator_optimizer.build(encoder.trainable_variables)
+        for phase in self.phases:
+            self.optimizers[phase.name].build(self.trained_variables(phase))
 
-    @property
-    def autoencoder_variables(self):
-        return self.encoder.trainable_variables + self.decoder.trainable_variables
+    def trained_variables(self, phase):
+        return [variable for name in phase.trains for variable in self.networks[name].trainable_variables]
 
-    @property
-    def phase_optimizers(self):
-        return (self.discriminator_optimizer, self.reconstruction_optimizer, self.generator_optimizer)
+    def train_step(self, inputs):
+        """One batch through every phase; `inputs` maps names to this step's tensors."""
+        inputs = {name: ops.convert_to_tensor(value) for name, value in inputs.items()}
+        logs = {}
+        for phase in self.phases:
+            variables = self.trained_variables(phase)
+            with tf.GradientTape() as tape:
+                loss, phase_logs = phase.loss(self.networks, inputs)
+            # A variable the loss does not reach (the style head in a classification phase) has no
+            # gradient and is left as it is.
+            pairs = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables) if g is not None]
+            self.optimizers[phase.name].apply(*zip(*pairs))
+            logs.update(phase_logs)
+        return {name: logs[name] for name in self.log_names}
 
-    def call(self, images, condition=None, training=False):
-        """Reconstruct images (the autoencoder path)."""
-        return self.decode(self.encoder(images, training=training), condition, training=training)
-
-    def decode(self, codes, condition=None, training=False):
-        inputs = [codes, condition] if self.condition_decoder else codes
-        return self.decoder(inputs, training=training)
-
-    def discriminate(self, codes, condition=None, training=False):
-        inputs = [codes, condition] if self.condition_discriminator else codes
-        return self.discriminator(inputs, training=training)
-
-    def train_step(self, data):
-        """One batch through the three phases; `data` is (images, condition, prior_samples).
-
-        `condition` is (batch, label_dim) and may have zero width when no network is conditioned.
-        `prior_samples` has half a batch of rows: the discriminator's real half, drawn for the
-        labels of the first half of the batch, so real and fake codes carry the same labels.
-        """
-        images, condition, prior_samples = (ops.convert_to_tensor(part) for part in data)
-        half = prior_samples.shape[0]
-        fake_condition = condition[:half]
-
-        # Phase 1: the discriminator learns prior samples (1) from codes (0).
-        codes = self.encoder(images[:half], training=True)
-        both = ops.concatenate([prior_samples, codes], axis=0)
-        both_condition = ops.concatenate([fake_condition, fake_condition], axis=0)
-        targets = ops.concatenate([ops.ones((half, 1)), ops.zeros((half, 1))], axis=0)
-        with tf.GradientTape() as tape:
-            predictions = self.discriminate(both, both_condition, training=True)
-            discriminator_loss = ops.mean(keras.losses.binary_crossentropy(targets, predictions))
-        variables = self.discriminator.trainable_variables
-        self.discriminator_optimizer.apply(tape.gradient(discriminator_loss, variables), variables)
-        discriminator_accuracy = ops.mean(ops.cast((predictions > 0.5) == (targets > 0.5), "float32"))
-
-        # Phase 2: reconstruction, the encoder and decoder together.
-        with tf.GradientTape() as tape:
-            reconstructions = self(images, condition, training=True)
-            reconstruction_mse = ops.mean(ops.square(images - reconstructions))
-        variables = self.autoencoder_variables
-        self.reconstruction_optimizer.apply(tape.gradient(reconstruction_mse, variables), variables)
-
-        # Phase 3: the encoder (generator) tries to have its codes called real by the frozen discriminator.
-        with tf.GradientTape() as tape:
-            predictions = self.discriminate(self.encoder(images, training=True), condition, training=True)
-            generator_loss = ops.mean(keras.losses.binary_crossentropy(ops.ones_like(predictions), predictions))
-        variables = self.encoder.trainable_variables
-        self.generator_optimizer.apply(tape.gradient(generator_loss, variables), variables)
-
-        return ops.stack([discriminator_loss, discriminator_accuracy, reconstruction_mse, generator_loss])
-
-    def train_steps(self, images, batches, condition, prior_samples):
-        """Several steps in one call, the sum of their losses; step k trains on images[batches[k]].
+    def train_steps(self, images, inputs):
+        """Several steps in one call; returns the sum of each logged scalar over them.
 
         `images` is the whole training set, already where the step runs, so each batch is gathered
         there instead of being copied in from NumPy; one call for many steps also spares the
-        per-call overhead. `condition` and `prior_samples` hold each step's rows, stacked.
+        per-call overhead. `inputs` maps names to arrays stacked along a first axis of steps.
         """
 
         def step(k, sums):
-            return k + 1, sums + self.train_step((tf.gather(images, batches[k]), condition[k], prior_samples[k]))
+            batch = {}
+            for name, stacked in inputs.items():
+                if name.endswith(INDICES):
+                    batch[name[: -len(INDICES)]] = tf.gather(images, stacked[k])
+                else:
+                    batch[name] = stacked[k]
+            logs = self.train_step(batch)
+            return k + 1, {name: sums[name] + logs[name] for name in self.log_names}
 
-        count = tf.shape(batches)[0]
-        sums = tf.zeros(len(LOSS_NAMES))
+        count = tf.shape(next(iter(inputs.values())))[0]
+        sums = {name: tf.constant(0.0) for name in self.log_names}
         return tf.while_loop(lambda k, _: k < count, step, (tf.constant(0), sums))[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's three phases (section 2), shared by the unsupervised, label-regularized and
+# supervised schemes. A scheme differs by its prior (the samples come in with the batch) and by
+# which network sees the batch's one-hot "condition".
+
+CONDITION_ON = ("none", "discriminator", "decoder")
+
+
+def _with(condition_on, network, codes, condition):
+    return [codes, condition] if condition_on == network else codes
+
+
+def binary_crossentropy(targets, predictions):
+    return ops.mean(keras.losses.binary_crossentropy(targets, predictions))
+
+
+def aae_phases(condition_on="none"):
+    """Per batch of images (with "prior": half a batch of prior samples, and a "condition" if one is used):
+
+    1. discriminator: codes of the first half of the batch labelled fake (0), as many prior
+       samples labelled real (1), drawn for the labels of that half;
+    2. reconstruction: encoder and decoder on the whole batch, mean squared error;
+    3. generator: the encoder pushed to make the (not updated) discriminator call the codes of
+       the whole batch real.
+    """
+    if condition_on not in CONDITION_ON:
+        raise ValueError(f"condition_on must be one of {CONDITION_ON}, got {condition_on!r}")
+
+    def discriminator_loss(networks, inputs):
+        images, prior = inputs["images"], inputs["prior"]
+        half = prior.shape[0]
+        condition = inputs.get("condition")
+        half_condition = None if condition is None else condition[:half]
+        codes = ops.stop_gradient(networks["encoder"](images[:half], training=True))
+        both = ops.concatenate([prior, codes], axis=0)
+        both_condition = None if condition is None else ops.concatenate([half_condition, half_condition], axis=0)
+        targets = ops.concatenate([ops.ones((half, 1)), ops.zeros((half, 1))], axis=0)
+        predictions = networks["discriminator"](_with(condition_on, "discriminator", both, both_condition), training=True)
+        loss = binary_crossentropy(targets, predictions)
+        accuracy = ops.mean(ops.cast((predictions > 0.5) == (targets > 0.5), "float32"))
+        return loss, {"discriminator_loss": loss, "discriminator_accuracy": accuracy}
+
+    def reconstruction_loss(networks, inputs):
+        images, condition = inputs["images"], inputs.get("condition")
+        codes = networks["encoder"](images, training=True)
+        reconstructions = networks["decoder"](_with(condition_on, "decoder", codes, condition), training=True)
+        mse = ops.mean(ops.square(images - reconstructions))
+        return mse, {"reconstruction_mse": mse}
+
+    def generator_loss(networks, inputs):
+        images, condition = inputs["images"], inputs.get("condition")
+        codes = networks["encoder"](images, training=True)
+        predictions = networks["discriminator"](_with(condition_on, "discriminator", codes, condition), training=True)
+        loss = binary_crossentropy(ops.ones_like(predictions), predictions)
+        return loss, {"generator_loss": loss}
+
+    return [
+        Phase("discriminator", ("discriminator",), discriminator_loss, ("discriminator_loss", "discriminator_accuracy")),
+        Phase("reconstruction", ("encoder", "decoder"), reconstruction_loss, ("reconstruction_mse",)),
+        Phase("generator", ("encoder",), generator_loss, ("generator_loss",)),
+    ]

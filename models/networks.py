@@ -1,55 +1,64 @@
-"""Builders for the paper's encoder, decoder and discriminator: MLPs with two hidden layers of 1000 ReLU units."""
+"""Builders for the paper's networks: MLPs of ReLU layers (two of 1000 units in the paper), weights from N(0, 0.01^2)."""
 
 import keras
 from keras import layers
 
 IMAGE_SHAPE = (28, 28)
-HIDDEN_UNITS = 1000
 
 
-def _init(seed):
-    # The paper initialises every weight from N(0, 0.01^2).
-    return keras.initializers.RandomNormal(mean=0.0, stddev=0.01, seed=seed)
+def _init(std, seed):
+    return keras.initializers.RandomNormal(mean=0.0, stddev=std, seed=seed)
 
 
-def _hidden(x, name, seed):
-    for i in range(2):
-        x = layers.Dense(
-            HIDDEN_UNITS, activation="relu", kernel_initializer=_init(seed + i), name=f"{name}_hidden_{i + 1}"
-        )(x)
+def _hidden(x, name, units, count, init_std, seed):
+    for i in range(count):
+        x = layers.Dense(units, activation="relu", kernel_initializer=_init(init_std, seed + i), name=f"{name}_hidden_{i + 1}")(x)
     return x
 
 
-def _code_inputs(latent_dim, label_dim):
-    """A code input, or a code and a one-hot label input concatenated."""
-    codes = keras.Input((latent_dim,), name="codes")
-    if not label_dim:
-        return codes, codes
-    labels = keras.Input((label_dim,), name="labels")
-    return [codes, labels], layers.Concatenate(name="code_and_label")([codes, labels])
+def _inputs(widths):
+    """One input per (name, width), concatenated when there are several."""
+    inputs = [keras.Input((width,), name=name) for name, width in widths if width]
+    if len(inputs) == 1:
+        return inputs[0], inputs[0]
+    return inputs, layers.Concatenate(name="_and_".join(t.name for t in inputs))(inputs)
 
 
-def build_encoder(latent_dim, seed=0):
+def build_encoder(latent_dim, hidden_units=1000, hidden_layers=2, init_std=0.01, seed=0, name="encoder"):
     """Image (28, 28) -> code (latent_dim,), linear output."""
     images = keras.Input(IMAGE_SHAPE, name="images")
     x = layers.Flatten(name="flatten")(images)
-    x = _hidden(x, "encoder", seed)
-    codes = layers.Dense(latent_dim, kernel_initializer=_init(seed + 2), name="code")(x)
-    return keras.Model(images, codes, name="encoder")
+    x = _hidden(x, name, hidden_units, hidden_layers, init_std, seed)
+    codes = layers.Dense(latent_dim, kernel_initializer=_init(init_std, seed + hidden_layers), name="code")(x)
+    return keras.Model(images, codes, name=name)
 
 
-def build_decoder(latent_dim, label_dim=0, seed=100):
-    """Code (latent_dim,) [+ one-hot label (label_dim,)] -> image (28, 28) in [0, 1]."""
-    inputs, x = _code_inputs(latent_dim, label_dim)
-    x = _hidden(x, "decoder", seed)
-    x = layers.Dense(28 * 28, activation="sigmoid", kernel_initializer=_init(seed + 2), name="pixels")(x)
-    images = layers.Reshape(IMAGE_SHAPE, name="image")(x)
-    return keras.Model(inputs, images, name="decoder")
+def build_two_headed_encoder(classes, latent_dim, hidden_units=1000, hidden_layers=2, init_std=0.01, seed=0, name="encoder"):
+    """Image (28, 28) -> [q(y|x) (classes,), softmax; style z (latent_dim,), linear], both heads on the same hidden layers."""
+    images = keras.Input(IMAGE_SHAPE, name="images")
+    x = layers.Flatten(name="flatten")(images)
+    x = _hidden(x, name, hidden_units, hidden_layers, init_std, seed)
+    y = layers.Dense(classes, activation="softmax", kernel_initializer=_init(init_std, seed + hidden_layers), name="class")(x)
+    z = layers.Dense(latent_dim, kernel_initializer=_init(init_std, seed + hidden_layers + 1), name="style")(x)
+    return keras.Model(images, [y, z], name=name)
 
 
-def build_discriminator(latent_dim, label_dim=0, seed=200):
-    """Code (latent_dim,) [+ one-hot label (label_dim,)] -> probability the code came from the prior."""
-    inputs, x = _code_inputs(latent_dim, label_dim)
-    x = _hidden(x, "discriminator", seed)
-    real = layers.Dense(1, activation="sigmoid", kernel_initializer=_init(seed + 2), name="real")(x)
-    return keras.Model(inputs, real, name="discriminator")
+def build_decoder(latent_dim, label_dim=0, hidden_units=1000, hidden_layers=2, init_std=0.01, seed=100, name="decoder",
+                  label_first=False):
+    """Code (latent_dim,) [+ one-hot label (label_dim,)] -> image (28, 28) in [0, 1].
+
+    With `label_first` the inputs are [label, code] (the paper's p(x | y, z)), else [code, label].
+    """
+    widths = [("codes", latent_dim), ("labels", label_dim)]
+    inputs, x = _inputs(widths[::-1] if label_first else widths)
+    x = _hidden(x, name, hidden_units, hidden_layers, init_std, seed)
+    x = layers.Dense(28 * 28, activation="sigmoid", kernel_initializer=_init(init_std, seed + hidden_layers), name="pixels")(x)
+    return keras.Model(inputs, layers.Reshape(IMAGE_SHAPE, name="image")(x), name=name)
+
+
+def build_discriminator(latent_dim, label_dim=0, hidden_units=1000, hidden_layers=2, init_std=0.01, seed=200, name="discriminator"):
+    """Code (latent_dim,) [+ one-hot label (label_dim,)] -> probability that the code came from the prior."""
+    inputs, x = _inputs([("codes", latent_dim), ("labels", label_dim)])
+    x = _hidden(x, name, hidden_units, hidden_layers, init_std, seed)
+    real = layers.Dense(1, activation="sigmoid", kernel_initializer=_init(init_std, seed + hidden_layers), name="real")(x)
+    return keras.Model(inputs, real, name=name)

@@ -28,6 +28,22 @@ def synthetic_mnist(train=300, test=100, seed=0):
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
+def tiny_data(train=300, validation=50, test=100, seed=0):
+    """The synthetic digits as the loader returns them (an MNIST dataclass), without a file."""
+    from utils.data import MNIST
+
+    arrays = synthetic_mnist(train + validation, test, seed)
+
+    def scale(images):
+        return images.astype(np.float32) / 255
+
+    return MNIST(
+        x_train=scale(arrays["x_train"][:train]), y_train=arrays["y_train"][:train].astype(np.int64),
+        x_val=scale(arrays["x_train"][train:]), y_val=arrays["y_train"][train:].astype(np.int64),
+        x_test=scale(arrays["x_test"]), y_test=arrays["y_test"].astype(np.int64),
+    )
+
+
 @pytest.fixture
 def mnist_arrays():
     return synthetic_mnist()

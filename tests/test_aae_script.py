@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import aae
-from utils import run
+from utils import run, training
+from utils.checkpoint import read_checkpoint_meta
 
 TINY = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--sample-every", "1"]
 
@@ -65,7 +66,7 @@ def test_eval_only_rereads_a_finished_run(mnist_npz, tmp_path):
 
 def weights(path):
     with np.load(path) as archive:
-        return [archive[name] for name in sorted(archive.files) if name.startswith("v")]
+        return [archive[name] for name in sorted(archive.files) if name != "meta"]
 
 
 def test_resume_ends_where_a_straight_run_ends(mnist_npz, tmp_path):
@@ -99,13 +100,13 @@ class StopAfter:
 def test_interrupt_mid_epoch_checkpoints_and_resume_matches(mnist_npz, tmp_path, monkeypatch):
     # 10 steps per epoch in calls of 4, 4 and 2; the loop looks for a stop request after each call:
     # stop after the first call of epoch 2, at step 4.
-    monkeypatch.setattr(run, "STEPS_PER_CALL", 4)
+    monkeypatch.setattr(training, "STEPS_PER_CALL", 4)
     train(mnist_npz, tmp_path / "straight", "--epochs", "2")
-    monkeypatch.setattr(run, "_StopRequest", lambda: StopAfter(4))
+    monkeypatch.setattr(training, "StopRequest", lambda: StopAfter(4))
     with pytest.raises(SystemExit) as stop:
         train(mnist_npz, tmp_path / "resumed", "--epochs", "2")
     assert stop.value.code == 130
-    meta = run.read_checkpoint_meta(str(tmp_path / "resumed" / "checkpoint.npz"))
+    meta = read_checkpoint_meta(str(tmp_path / "resumed" / "checkpoint.npz"))
     assert meta["epoch"] == 1 and meta["step"] == 4
     monkeypatch.undo()  # the resumed run calls the remaining 6 steps of epoch 2 at once
     train(mnist_npz, tmp_path / "resumed", "--resume")

@@ -4,8 +4,8 @@ import re
 
 import numpy as np
 import pytest
-from conftest import write_idx
 
+from tests.conftest import write_idx
 from utils.data import IDX_NAMES, DataError, load_mnist, resolve_data_path
 
 

@@ -8,6 +8,7 @@ import pytest
 
 import semi_supervised_aae as semi
 import supervised_aae as supervised
+from tests.conftest import tiny_data
 from utils import run
 from utils.data import load_mnist
 
@@ -28,11 +29,9 @@ def test_split_is_reproducible_and_has_the_asked_sizes():
 
 
 def test_one_hot_for_labeled_and_unlabeled_images(mnist_npz):
-    config = semi.Config(labeled=100)
     data = load_mnist(mnist_npz, validation=50)
-    scheme = semi.SemiSupervisedAAE.__new__(semi.SemiSupervisedAAE)
-    scheme.config, scheme.data = config, data
-    ids = scheme.image_ids()
+    scheme = semi.SemiSupervisedAAE(semi.Config(labeled=100), data)
+    ids = scheme.train_labels
     assert np.sum(ids == semi.UNLABELED) == 150
     np.testing.assert_array_equal(ids[scheme.labeled], data.y_train[scheme.labeled])
     onehot = scheme.condition(ids)
@@ -43,14 +42,12 @@ def test_one_hot_for_labeled_and_unlabeled_images(mnist_npz):
 
 
 def test_epoch_inputs_pair_each_prior_sample_with_its_images_label(mnist_npz):
-    config = semi.Config(labeled=150, batch_size=20)
-    scheme = semi.SemiSupervisedAAE.__new__(semi.SemiSupervisedAAE)
-    scheme.config, scheme.data = config, load_mnist(mnist_npz, validation=50)
-    scheme.prior = scheme.build_prior()
-    scheme.train_ids = scheme.image_ids()
-    order, condition, prior = run.epoch_inputs(scheme, config, epoch=0, count=250)
+    scheme = semi.SemiSupervisedAAE(semi.Config(labeled=150, batch_size=20), load_mnist(mnist_npz, validation=50))
+    inputs = scheme.epoch_inputs(epoch=0)
+    order, condition, prior = inputs["images_indices"], inputs["condition"], inputs["prior"]
     assert order.shape == (12, 20) and condition.shape == (12, 20, 11) and prior.shape == (12, 10, 2)
-    ids = scheme.train_ids[order[:, :10]].reshape(-1)
+    np.testing.assert_array_equal(np.argmax(condition, -1), scheme.train_labels[order])
+    ids = scheme.train_labels[order[:, :10]].reshape(-1)
     labeled = ids < 10
     # Labeled images' prior samples come from their own component.
     assert np.mean(scheme.prior.classify(prior.reshape(-1, 2))[labeled] == ids[labeled]) > 0.9
@@ -117,15 +114,15 @@ def test_the_supervised_decoder_uses_the_label(mnist_arrays):
         latent_dim=4, prior_std=1.0, adversarial_optimizer="adam", discriminator_lr=0.0005, generator_lr=0.001,
         reconstruction_lr=0.003,
     )
-    model = run.build_model(config, supervised.SupervisedAAE, steps_per_epoch=100)
+    model = supervised.SupervisedAAE(config, tiny_data()).build_model()
     step = tf.function(model.train_step, jit_compile=True)
     rng = np.random.default_rng(0)
     for _ in range(400):
         chosen = rng.choice(len(images), 50, replace=False)
-        step((images[chosen], np.eye(10, dtype=np.float32)[labels[chosen]],
-              (5 * rng.standard_normal((25, 4))).astype(np.float32)))
-    z = np.repeat(model.encoder.predict(images[:1], verbose=0), 10, axis=0)
-    drawn = model.decoder.predict([z, np.eye(10, dtype=np.float32)], verbose=0)
+        step({"images": images[chosen], "condition": np.eye(10, dtype=np.float32)[labels[chosen]],
+              "prior": (5 * rng.standard_normal((25, 4))).astype(np.float32)})
+    z = np.repeat(model.networks["encoder"].predict(images[:1], verbose=0), 10, axis=0)
+    drawn = model.networks["decoder"].predict([z, np.eye(10, dtype=np.float32)], verbose=0)
     own_bar = [drawn[k, 4 + 2 * k : 6 + 2 * k, 4:24].mean() for k in range(10)]
     other_bar = [drawn[(k + 5) % 10, 4 + 2 * k : 6 + 2 * k, 4:24].mean() for k in range(10)]
     assert np.mean(own_bar) > np.mean(other_bar) + 0.15, (own_bar, other_bar)

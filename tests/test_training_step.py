@@ -4,29 +4,36 @@ import keras
 import numpy as np
 import pytest
 
-from models import AdversarialAutoencoder, build_decoder, build_discriminator, build_encoder
+from models import AdversarialAutoencoder, aae_phases, build_decoder, build_discriminator, build_encoder
+from tests.conftest import tiny_data
+
+LOSSES = ("discriminator_loss", "discriminator_accuracy", "reconstruction_mse", "generator_loss")
 
 
-def make_model(discriminator_lr, reconstruction_lr, generator_lr, label_dim=0, condition_discriminator=False, condition_decoder=False):
+def make_model(discriminator_lr, reconstruction_lr, generator_lr, label_dim=0, condition_on="none"):
     keras.utils.set_random_seed(0)
-    return AdversarialAutoencoder(
-        build_encoder(2),
-        build_decoder(2, label_dim if condition_decoder else 0),
-        build_discriminator(2, label_dim if condition_discriminator else 0),
-        discriminator_optimizer=keras.optimizers.SGD(discriminator_lr),
-        reconstruction_optimizer=keras.optimizers.Adam(reconstruction_lr),
-        generator_optimizer=keras.optimizers.SGD(generator_lr),
-        condition_discriminator=condition_discriminator,
-        condition_decoder=condition_decoder,
-    )
+    networks = {
+        "encoder": build_encoder(2),
+        "decoder": build_decoder(2, label_dim if condition_on == "decoder" else 0),
+        "discriminator": build_discriminator(2, label_dim if condition_on == "discriminator" else 0),
+    }
+    optimizers = {
+        "discriminator": keras.optimizers.SGD(discriminator_lr),
+        "reconstruction": keras.optimizers.Adam(reconstruction_lr),
+        "generator": keras.optimizers.SGD(generator_lr),
+    }
+    return AdversarialAutoencoder(networks, aae_phases(condition_on), optimizers)
 
 
 def batch(label_dim=0, size=8):
     rng = np.random.default_rng(1)
-    images = rng.uniform(0, 1, (size, 28, 28)).astype(np.float32)
-    condition = np.eye(max(label_dim, 1), dtype=np.float32)[rng.integers(0, max(label_dim, 1), size)][:, :label_dim]
-    prior = (5 * rng.standard_normal((size // 2, 2))).astype(np.float32)
-    return images, condition, prior
+    inputs = {
+        "images": rng.uniform(0, 1, (size, 28, 28)).astype(np.float32),
+        "prior": (5 * rng.standard_normal((size // 2, 2))).astype(np.float32),
+    }
+    if label_dim:
+        inputs["condition"] = np.eye(label_dim, dtype=np.float32)[rng.integers(0, label_dim, size)]
+    return inputs
 
 
 def snapshot(network):
@@ -52,18 +59,20 @@ def test_each_phase_updates_only_its_own_variables(rates, expect, jit):
     import tensorflow as tf
 
     model = make_model(*rates)
-    before = {name: snapshot(getattr(model, name)) for name in expect}
-    losses = tf.function(model.train_step, jit_compile=jit)(batch())
-    assert np.all(np.isfinite(np.asarray(losses)))
+    before = {name: snapshot(model.networks[name]) for name in expect}
+    logs = tf.function(model.train_step, jit_compile=jit)(batch())
+    assert tuple(logs) == LOSSES and all(np.isfinite(float(value)) for value in logs.values())
     for name, should_change in expect.items():
-        assert changed(before[name], getattr(model, name)) == should_change, name
+        assert changed(before[name], model.networks[name]) == should_change, name
 
 
 def test_conditioned_networks_train_with_the_label():
-    for condition_discriminator, condition_decoder in ((True, False), (False, True)):
-        model = make_model(0.1, 0.01, 0.1, label_dim=11, condition_discriminator=condition_discriminator, condition_decoder=condition_decoder)
-        losses = np.asarray(model.train_step(batch(label_dim=11)))
-        assert losses.shape == (4,) and np.all(np.isfinite(losses))
+    for condition_on in ("discriminator", "decoder"):
+        model = make_model(0.1, 0.01, 0.1, label_dim=11, condition_on=condition_on)
+        before = snapshot(model.networks[condition_on])
+        logs = model.train_step(batch(label_dim=11))
+        assert tuple(logs) == LOSSES and all(np.isfinite(float(value)) for value in logs.values())
+        assert changed(before, model.networks[condition_on])
 
 
 def test_discriminator_learns_to_separate_prior_from_codes():
@@ -72,11 +81,11 @@ def test_discriminator_learns_to_separate_prior_from_codes():
 
     model = make_model(0.1, 0.0, 0.0)
     step = tf.function(model.train_step)
-    first = np.asarray(step(batch(size=64)))
+    first = step(batch(size=64))
     for _ in range(30):
-        last = np.asarray(step(batch(size=64)))
-    assert last[0] < first[0]
-    assert last[1] > 0.8
+        last = step(batch(size=64))
+    assert float(last["discriminator_loss"]) < float(first["discriminator_loss"])
+    assert float(last["discriminator_accuracy"]) > 0.8
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager-graph", "xla"])
@@ -86,17 +95,20 @@ def test_steps_in_one_call_match_the_same_steps_one_at_a_time(jit):
     rng = np.random.default_rng(2)
     images = rng.uniform(0, 1, (40, 28, 28)).astype(np.float32)
     batches = rng.integers(0, 40, (3, 8))
-    condition = np.zeros((3, 8, 0), np.float32)
+    condition = np.eye(11, dtype=np.float32)[rng.integers(0, 11, (3, 8))]
     prior = (5 * rng.standard_normal((3, 4, 2))).astype(np.float32)
-    one_by_one, in_one_call = make_model(0.1, 0.01, 0.1), make_model(0.1, 0.01, 0.1)
+    one_by_one = make_model(0.1, 0.01, 0.1, label_dim=11, condition_on="discriminator")
+    in_one_call = make_model(0.1, 0.01, 0.1, label_dim=11, condition_on="discriminator")
 
     step = tf.function(one_by_one.train_step, jit_compile=jit)
-    expected = sum(np.asarray(step((images[batches[k]], condition[k], prior[k]))) for k in range(3))
-    sums = tf.function(in_one_call.train_steps, jit_compile=jit)(tf.constant(images), batches, condition, prior)
+    logs = [step({"images": images[batches[k]], "condition": condition[k], "prior": prior[k]}) for k in range(3)]
+    inputs = {"images_indices": batches, "condition": condition, "prior": prior}
+    sums = tf.function(in_one_call.train_steps, jit_compile=jit)(tf.constant(images), inputs)
 
-    np.testing.assert_allclose(np.asarray(sums), expected, rtol=1e-5, atol=1e-6)
+    for name in LOSSES:
+        np.testing.assert_allclose(float(sums[name]), sum(float(log[name]) for log in logs), rtol=1e-5, atol=1e-6)
     for name in ("encoder", "decoder", "discriminator"):
-        for a, b in zip(getattr(one_by_one, name).trainable_variables, getattr(in_one_call, name).trainable_variables):
+        for a, b in zip(one_by_one.networks[name].trainable_variables, in_one_call.networks[name].trainable_variables):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
@@ -104,14 +116,14 @@ def test_every_learning_rate_decays_once_the_given_epochs_are_done():
     import tensorflow as tf
 
     import aae
-    from utils.run import build_model
 
     config = aae.Config(latent_dim=2, lr_decay_epoch=2, lr_decay=0.1)
-    model = build_model(config, aae.UnsupervisedAAE, steps_per_epoch=3)
+    scheme = aae.UnsupervisedAAE(config, tiny_data(train=3 * config.batch_size))
+    model = scheme.build_model()
     base = (config.discriminator_lr, config.reconstruction_lr, config.generator_lr)
     step = tf.function(model.train_step, jit_compile=True)
     for done in range(8):  # steps done so far; epoch 3 starts after 6
-        rates = [float(optimizer.learning_rate) for optimizer in model.phase_optimizers]
+        rates = [float(model.optimizers[phase].learning_rate) for phase in ("discriminator", "reconstruction", "generator")]
         expected = [rate * (0.1 if done >= 6 else 1.0) for rate in base]
         np.testing.assert_allclose(rates, expected, rtol=1e-6, err_msg=f"after {done} steps")
         step(batch())

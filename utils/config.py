@@ -14,6 +14,9 @@ class ConfigError(UserError):
     """A flag value that cannot work."""
 
 
+OPTIMIZERS = ("sgd", "adam")
+
+
 def option(default, help, **checks):
     """A config field with its --help text and its checks (minimum=, positive=, even=, choices=)."""
     return dataclasses.field(default=default, metadata={"help": help, **checks})
@@ -34,9 +37,10 @@ class RunConfig:
     resume: bool = option(False, "continue the run whose checkpoint is in --out")
     eval_only: bool = option(False, "evaluate the finished run in --out again, without training")
     jit: bool = option(True, "XLA-compile the training step (--no-jit to debug)")
+    tensorboard: str = option("", "also write each epoch's losses, metrics and learning rates here for TensorBoard (needs: pip install tensorboard)")
 
     # Flags that may differ from the checkpoint's when resuming: they do not change the result.
-    RESUMABLE = ("data", "out", "epochs", "sample_every", "eval_every", "resume", "eval_only", "jit")
+    RESUMABLE = ("data", "out", "epochs", "sample_every", "eval_every", "resume", "eval_only", "jit", "tensorboard")
 
     def validate(self):
         for field in dataclasses.fields(self):
@@ -56,24 +60,35 @@ class RunConfig:
 
 @dataclasses.dataclass
 class AAEConfig(RunConfig):
-    """The hyperparameters of an adversarial autoencoder; each script sets its own defaults."""
+    """The hyperparameters of an adversarial autoencoder; each script's Config block sets them all."""
 
     latent_dim: int = option(8, "size of the code z", minimum=1)
+    hidden_units: int = option(1000, "units of each hidden ReLU layer of every network", minimum=1)
+    hidden_layers: int = option(2, "hidden layers of every network", minimum=1)
+    init_std: float = option(0.01, "std of the Gaussian every weight starts from", positive=True)
     epochs: int = option(50, "passes over the training images", minimum=1)
     batch_size: int = option(100, "images per step: half of them encoded for the discriminator", minimum=2, even=True)
-    adversarial_optimizer: str = option("sgd", "optimizer of phases 1 and 3: sgd (with the momentum flags) or adam (beta_1 0.5)", choices=("sgd", "adam"))
-    discriminator_lr: float = option(0.01, "learning rate of the discriminator (phase 1)", positive=True)
+    adversarial_optimizer: str = option("sgd", "optimizer of the adversarial phases: sgd (with the momentum flags) or adam", choices=OPTIMIZERS)
+    adam_beta_1: float = option(0.5, "Adam's beta_1 in the adversarial phases", minimum=0.0)
+    discriminator_lr: float = option(0.01, "learning rate of the discriminator", positive=True)
     discriminator_momentum: float = option(0.0, "SGD momentum of the discriminator", minimum=0.0)
-    reconstruction_lr: float = option(0.001, "Adam learning rate of encoder and decoder (phase 2)", positive=True)
-    generator_lr: float = option(0.01, "learning rate of the encoder as generator (phase 3)", positive=True)
+    generator_lr: float = option(0.01, "learning rate of the encoder as generator", positive=True)
     generator_momentum: float = option(0.0, "SGD momentum of the generator", minimum=0.0)
+    reconstruction_optimizer: str = option("adam", "optimizer of the reconstruction phase: adam (beta_1 0.9) or sgd", choices=OPTIMIZERS)
+    reconstruction_lr: float = option(0.001, "learning rate of encoder and decoder in the reconstruction phase", positive=True)
+    reconstruction_momentum: float = option(0.0, "SGD momentum of the reconstruction phase", minimum=0.0)
     lr_decay_epoch: int = option(0, "after this many epochs every learning rate is multiplied by --lr-decay (0: never)", minimum=0)
     lr_decay: float = option(0.1, "factor of the learning-rate decay", positive=True)
 
+    def validate(self):
+        super().validate()
+        if self.adam_beta_1 >= 1:
+            raise ConfigError(f"--adam-beta-1 must be below 1, got {self.adam_beta_1}")
+
 
 @dataclasses.dataclass
-class ClassifiedConfig(AAEConfig):
-    """An AAE whose generated digits are judged by the project's MNIST classifier."""
+class AAEWithClassifierConfig(AAEConfig):
+    """An AAEConfig plus the project's MNIST classifier, which reads the digits a scheme generates."""
 
     classifier: str = option("", "the MNIST classifier's cache file (default ~/.cache/adversarial-autoencoders/mnist_classifier.keras)")
     classifier_epochs: int = option(6, "epochs to train the classifier when the cache file does not exist", minimum=1)

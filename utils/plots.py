@@ -60,30 +60,82 @@ def save_code_scatter(codes, labels, path, title, background=None):
     plt.close(fig)
 
 
+def _panels(history):
+    """Columns to plot, grouped: every *_loss together, every per-batch *_accuracy together, any other column alone."""
+    columns = [key for key in dict.fromkeys(k for row in history for k in row) if key not in ("epoch", "seconds")]
+    groups = {}
+    for column in columns:
+        if column.endswith("_loss"):
+            groups.setdefault("losses", []).append(column)
+        elif column.endswith("_accuracy"):
+            groups.setdefault("accuracy", []).append(column)
+        else:
+            groups[column] = [column]
+    return groups
+
+
 def save_loss_plot(history, path, title):
-    """Discriminator loss and accuracy, generator loss, reconstruction MSE (and Parzen if measured)."""
-    epochs = [row["epoch"] for row in history]
-    parzen = [(row["epoch"], row["parzen_ll"]) for row in history if row.get("parzen_ll") not in (None, "")]
-    panels = 4 if parzen else 3
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.4))
-    axes[0].plot(epochs, [r["discriminator_loss"] for r in history], label="discriminator loss")
-    axes[0].plot(epochs, [r["generator_loss"] for r in history], label="generator loss")
-    axes[0].axhline(np.log(2), color="0.6", lw=0.8, ls="--", label="log 2 (equilibrium)")
-    axes[0].set_title("adversarial losses")
-    axes[0].legend(fontsize=7)
-    axes[1].plot(epochs, [r["discriminator_accuracy"] for r in history], color="C2")
-    axes[1].axhline(0.5, color="0.6", lw=0.8, ls="--")
-    axes[1].set_ylim(0, 1)
-    axes[1].set_title("discriminator accuracy")
-    axes[2].plot(epochs, [r["reconstruction_mse"] for r in history], color="C3")
-    axes[2].set_yscale("log")
-    axes[2].set_title("reconstruction MSE")
-    if parzen:
-        axes[3].plot(*zip(*parzen), marker="o", color="C4")
-        axes[3].set_title("Parzen log-likelihood (test)")
-    for ax in axes:
+    """One panel per group of logged columns (see _panels), whatever the scheme logs; metrics measured
+    only every few epochs are drawn with markers at those epochs."""
+    groups = _panels(history)
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.4), squeeze=False)
+    for ax, (group, columns) in zip(axes[0], groups.items()):
+        for column in columns:
+            points = [(row["epoch"], row[column]) for row in history if row.get(column) not in (None, "")]
+            sparse = len(points) < len(history)
+            ax.plot(*zip(*points), marker="o" if sparse else None, ms=3, label=column.replace("_", " "))
+        if group == "losses":
+            ax.axhline(np.log(2), color="0.6", lw=0.8, ls="--", label="log 2 (adversarial equilibrium)")
+        if group == "accuracy":
+            ax.axhline(0.5, color="0.6", lw=0.8, ls="--")
+            ax.set_ylim(0, 1)
+        if group.endswith("mse"):
+            ax.set_yscale("log")
+        if len(columns) > 1 or group == "losses":
+            ax.legend(fontsize=7)
+        ax.set_title(group.replace("_", " "), fontsize=10)
         ax.set_xlabel("epoch")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_count_matrix(counts, path, title, ylabel, xlabel, row_labels=None, col_labels=None):
+    """A matrix of counts (a confusion matrix, or clusters x digits), each cell written in."""
+    counts = np.asarray(counts)
+    rows, cols = counts.shape
+    fig, ax = plt.subplots(figsize=(0.42 * cols + 1.6, 0.36 * rows + 1.2))
+    ax.imshow(counts, cmap="Blues")
+    for (r, c), value in np.ndenumerate(counts):
+        if value:
+            ax.text(c, r, str(value), ha="center", va="center", fontsize=6,
+                    color="white" if value > counts.max() / 2 else "black")
+    ax.set_xticks(range(cols), col_labels or range(cols), fontsize=7)
+    ax.set_yticks(range(rows), row_labels or range(rows), fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save_error_curve(history, column, path, title, final=None):
+    """The error per epoch of `column` (percent), and `final` {label: error} drawn as points at the last epoch."""
+    points = [(row["epoch"], 100 * row[column]) for row in history if row.get(column) not in (None, "")]
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    if points:
+        ax.plot(*zip(*points), marker="o", ms=2, label=column.replace("_", " "))
+    last = history[-1]["epoch"] if history else 0
+    for i, (label, value) in enumerate((final or {}).items()):
+        ax.plot([last], [100 * value], marker="*", ms=10, ls="", color=f"C{i + 1}", label=f"{label}: {100 * value:.2f}%")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("error (%)")
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -139,3 +139,16 @@ class SwissRollPrior:
             "turns": self.turns,
             "noise": self.noise,
         }
+
+
+class CategoricalPrior:
+    """One-hot vectors of classes drawn uniformly from K: the prior on the categorical head y."""
+
+    def __init__(self, num_classes):
+        self.num_classes = int(num_classes)
+
+    def sample(self, rng, count, labels=None):
+        return np.eye(self.num_classes, dtype=np.float32)[rng.integers(0, self.num_classes, count)]
+
+    def describe(self):
+        return {"name": "categorical", "num_classes": self.num_classes}

@@ -1,0 +1,98 @@
+"""Checkpoints: every weight and optimizer slot, keyed by owner and variable path, plus the run's state, in one .npz.
+
+A checkpoint is written to a temporary file that is then renamed, so a kill at any moment leaves
+the previous one whole. Restoring checks the keys both ways: a missing or an extra array is named.
+"""
+
+import json
+import os
+import zipfile
+import zlib
+
+import numpy as np
+
+from utils.config import UserError
+
+FORMAT = 2  # 1: arrays by position (v0000, v0001, ...), which a changed model could silently misread
+META = "meta"
+
+
+class CheckpointError(UserError):
+    """A checkpoint that is missing, unreadable, or from another configuration."""
+
+
+def state_variables(model):
+    """Every variable a resumed run needs, by key: `networks/<role>/<layer>/<weight>` and `optimizers/<phase>/<slot>`.
+
+    Keys leave out the names Keras gives the models and optimizers themselves (which it numbers
+    per process: "sgd_4"), so the same model built again gets the same keys.
+    """
+    variables = {}
+    entries = [
+        (f"networks/{role}/{variable.path.removeprefix(network.name + '/')}", variable)
+        for role, network in model.networks.items()
+        for variable in network.weights
+    ]
+    entries += [
+        (f"optimizers/{phase}/{variable.name}", variable)
+        for phase, optimizer in model.optimizers.items()
+        for variable in optimizer.variables
+    ]
+    for key, variable in entries:
+        if key in variables:
+            raise ValueError(f"two variables share the checkpoint key {key}: give the networks' layers distinct names")
+        variables[key] = variable
+    return variables
+
+
+def save_checkpoint(path, model, meta):
+    arrays = {key: np.asarray(variable) for key, variable in state_variables(model).items()}
+    temporary = path + ".tmp"
+    with open(temporary, "wb") as stream:
+        np.savez(stream, **{META: np.array(json.dumps({"format": FORMAT, **meta}))}, **arrays)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
+def _unreadable(path, error):
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return CheckpointError(f"{path}: unreadable checkpoint ({reason})")
+
+
+def read_checkpoint_meta(path):
+    """The run's state and configuration stored with the arrays."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no checkpoint here (run without --resume/--eval-only first)")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            meta = json.loads(str(archive[META]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise _unreadable(path, error) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path}: written by an older version of this code (arrays stored by position), which this one "
+            "cannot read safely; start a new run with another --out"
+        )
+    return meta
+
+
+def restore_checkpoint(path, model):
+    variables = state_variables(model)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            stored = set(archive.files) - {META}
+            missing, extra = sorted(set(variables) - stored), sorted(stored - set(variables))
+            if missing:
+                raise CheckpointError(f"{path}: no array for {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+            if extra:
+                raise CheckpointError(f"{path}: holds {extra[0]}, which this model does not have" + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
+            values = {key: archive[key] for key in variables}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise _unreadable(path, error) from None
+    for key, variable in variables.items():
+        if tuple(variable.shape) != values[key].shape:
+            raise CheckpointError(f"{path}: {key} has shape {values[key].shape}, this model's {tuple(variable.shape)}")
+    for key, variable in variables.items():
+        variable.assign(values[key])
+

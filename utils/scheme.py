@@ -1,0 +1,186 @@
+"""The scheme interface: what a script declares (prior, networks, phases, optimizers, per-step inputs, metrics).
+
+The defaults are the paper's section 2: an encoder, a decoder and one discriminator trained in
+three phases per batch (models.aae_phases). A scheme overrides what differs.
+"""
+
+import functools
+
+import keras
+import numpy as np
+
+from models import AdversarialAutoencoder, aae_phases, build_decoder, build_discriminator, build_encoder
+from utils.classifier import classify, load_or_train_classifier
+from utils.parzen import parzen_evaluate
+
+
+def make_optimizer(kind, learning_rate, momentum=0.0, beta_1=0.9):
+    if kind == "adam":
+        return keras.optimizers.Adam(learning_rate, beta_1=beta_1)
+    return keras.optimizers.SGD(learning_rate, momentum=momentum)
+
+
+class Scheme:
+    """What one scheme adds to the shared run. Each script subclasses it.
+
+    `condition_on` says which network sees the one-hot condition of each image: "discriminator"
+    (label information in the adversarial regularization), "decoder" (supervised AAE) or "none".
+    """
+
+    name = "aae"
+    condition_on = "none"
+    condition_dim = 0  # width of the one-hot condition
+
+    def __init__(self, config, data):
+        self.config = config
+        self.data = data
+        self.prior = self.build_prior()
+        self.train_labels = self.condition_labels()
+
+    # -- what the scheme trains -------------------------------------------------------------
+
+    def build_prior(self):
+        raise NotImplementedError
+
+    def condition_labels(self):
+        """Per training image, the label its condition and its matching prior sample are drawn for: its digit."""
+        return self.data.y_train
+
+    def condition(self, labels):
+        """One-hot rows for `labels`."""
+        return np.eye(self.condition_dim, dtype=np.float32)[np.asarray(labels)]
+
+    def build_networks(self):
+        c = self.config
+        sizes = {"hidden_units": c.hidden_units, "hidden_layers": c.hidden_layers, "init_std": c.init_std}
+        return {
+            "encoder": build_encoder(c.latent_dim, seed=c.seed, **sizes),
+            "decoder": build_decoder(c.latent_dim, self.condition_dim if self.condition_on == "decoder" else 0, seed=c.seed + 100, **sizes),
+            "discriminator": build_discriminator(
+                c.latent_dim, self.condition_dim if self.condition_on == "discriminator" else 0, seed=c.seed + 200, **sizes
+            ),
+        }
+
+    def build_phases(self):
+        return aae_phases(self.condition_on)
+
+    def build_optimizers(self, steps_per_epoch):
+        """One optimizer per phase, named as the phase."""
+        c = self.config
+
+        def rate(value):
+            return self.learning_rate(value, steps_per_epoch)
+
+        return {
+            "discriminator": make_optimizer(c.adversarial_optimizer, rate(c.discriminator_lr), c.discriminator_momentum, c.adam_beta_1),
+            "reconstruction": make_optimizer(c.reconstruction_optimizer, rate(c.reconstruction_lr), c.reconstruction_momentum),
+            "generator": make_optimizer(c.adversarial_optimizer, rate(c.generator_lr), c.generator_momentum, c.adam_beta_1),
+        }
+
+    def learning_rate(self, value, steps_per_epoch):
+        """`value`, multiplied by --lr-decay once --lr-decay-epoch epochs are done (0: a constant rate).
+
+        Each phase's optimizer counts its own steps, one per batch, so the switch falls on the same
+        batch for every phase, and a resumed run finds it where the checkpointed step count puts it.
+        """
+        c = self.config
+        if not c.lr_decay_epoch:
+            return value
+        last_step = c.lr_decay_epoch * steps_per_epoch - 1  # the step count before an update is 0, 1, ...
+        return keras.optimizers.schedules.PiecewiseConstantDecay([last_step], [value, value * c.lr_decay])
+
+    def steps_per_epoch(self):
+        return len(self.data.x_train) // self.config.batch_size  # fixed-shape batches: the XLA step is compiled once
+
+    def build_model(self):
+        steps = self.steps_per_epoch()
+        return AdversarialAutoencoder(self.build_networks(), self.build_phases(), self.build_optimizers(steps))
+
+    def epoch_inputs(self, epoch):
+        """Per step of epoch `epoch`, stacked: which images, their condition, the prior samples.
+
+        Everything is drawn from a generator seeded by (seed, epoch): that is what lets --resume
+        continue mid-epoch exactly where an uninterrupted run would be.
+        """
+        rng = np.random.default_rng([self.config.seed, epoch])
+        batch, half = self.config.batch_size, self.config.batch_size // 2
+        steps = self.steps_per_epoch()
+        order = rng.permutation(len(self.data.x_train))[: steps * batch].reshape(steps, batch)
+        labels = self.train_labels[order]
+        prior = self.prior.sample(rng, steps * half, labels=labels[:, :half].reshape(-1))
+        inputs = {"images_indices": order, "prior": prior.reshape(steps, half, -1)}
+        if self.condition_on != "none":
+            inputs["condition"] = self.condition(labels.reshape(-1)).reshape(steps, batch, -1)
+        return inputs
+
+    def describe(self):
+        """What config.json records beyond the flags."""
+        return {"prior": self.prior.describe()}
+
+    # -- using a trained model ----------------------------------------------------------------
+
+    def encode(self, model, images):
+        """The encoder's output(s) for `images`: one array, or a list for an encoder with several heads."""
+        return model.networks["encoder"].predict(images, batch_size=1000, verbose=0)
+
+    def decode(self, model, codes, labels=None):
+        """Images decoded from `codes` (a list for a decoder with several code inputs), given `labels` if the decoder is conditioned."""
+        inputs = list(codes) if isinstance(codes, (list, tuple)) else [codes]
+        if self.condition_on == "decoder":
+            inputs.append(self.condition(labels))
+        return model.networks["decoder"].predict(inputs if len(inputs) > 1 else inputs[0], batch_size=1000, verbose=0)
+
+    def generate(self, model, labels, rng):
+        """Images decoded from prior samples drawn for `labels` (digits; the decoder sees them if conditioned)."""
+        return self.decode(model, self.prior.sample(rng, len(labels), labels=labels), labels)
+
+    @functools.cached_property
+    def _judge(self):
+        # Loaded (or trained once) on first use: a scheme that never reads a generated digit never loads it.
+        return load_or_train_classifier(self.data, self.config.classifier or None, self.config.classifier_epochs, self.config.seed)
+
+    @property
+    def classifier(self):
+        """The project's MNIST classifier, which reads the digits a scheme generates."""
+        return self._judge[0]
+
+    @property
+    def classifier_test_accuracy(self):
+        return self._judge[1]
+
+    # -- figures and metrics ------------------------------------------------------------------
+
+    def save_samples(self, model, epoch):
+        """Figures saved every --sample-every epochs, named by epoch."""
+
+    def save_figures(self, model, history):
+        """Figures saved at the end of a run (and by --eval-only); `history` holds the epochs' rows."""
+
+    def progress_metrics(self, model):
+        """What --eval-every measures during training: the Parzen log-likelihood."""
+        return {"parzen_ll": self.parzen(model)["parzen_ll"]}
+
+    def parzen(self, model):
+        """The paper's Parzen protocol on samples decoded from the prior, digits drawn uniformly."""
+        rng = np.random.default_rng([self.config.seed, 1])
+        labels = rng.integers(0, 10, self.config.parzen_samples)
+        return parzen_evaluate(self.generate(model, labels, rng), self.data.x_val, self.data.x_test)
+
+    def conditional_accuracy(self, model, per_digit=1000):
+        """How often the classifier reads digit k in images generated for digit k."""
+        labels = np.repeat(np.arange(10), per_digit)
+        images = self.generate(model, labels, np.random.default_rng([self.config.seed, 3]))
+        return float(np.mean(classify(self.classifier, images) == labels))
+
+    def reconstruction_mse(self, model, images, labels):
+        return float(np.mean((self.decode(model, self.encode(model, images), labels) - images) ** 2))
+
+    def evaluate(self, model):
+        """Metrics of a trained model, a dict of JSON numbers; schemes add their own."""
+        metrics = {"test_reconstruction_mse": self.reconstruction_mse(model, self.data.x_test, self.data.y_test)}
+        metrics.update(self.parzen(model))
+        # The same protocol on real training images: what the data itself scores.
+        real = self.data.x_train[: self.config.parzen_samples]
+        reference = parzen_evaluate(real, self.data.x_val, self.data.x_test)
+        metrics.update({f"real_images_{key}": value for key, value in reference.items()})
+        return metrics
