@@ -1,0 +1,104 @@
+"""Semi-supervised classification with an adversarial autoencoder: a categorical y (the digit) and a style z, few labels.
+
+    python classification_aae.py                    # 100 labels, 10 per digit, drawn with the seed
+    python classification_aae.py --labeled 1000     # or 1000, or 50000 (every training image)
+    python classification_aae.py --seed 1           # another seed: other weights and another labeled subset
+"""
+
+import dataclasses
+
+import numpy as np
+
+from utils.categorical_scheme import (
+    CategoricalAAE,
+    CategoricalConfig,
+    balanced_labeled_indices,
+    confusion,
+    per_class_error,
+)
+from utils.config import option
+from utils.plots import save_count_matrix, save_error_curve
+from utils.run import main
+
+
+@dataclasses.dataclass
+class Config(CategoricalConfig):
+    out: str = "results/classification_aae"
+    labeled: int = option(100, "training images that keep their label, class-balanced; the rest are used unlabeled", minimum=1)
+    # Networks: the paper's MLPs (appendix: 1000-1000 ReLU, a 10-D style z), weights from N(0, 0.01^2).
+    latent_dim: int = 10
+    hidden_units: int = 1000
+    hidden_layers: int = 2
+    init_std: float = 0.01
+    # Priors: y one-hot of a uniform class; z ~ N(0, prior_std^2 I). Input noise as in the appendix.
+    prior_std: float = 1.0
+    noise_std: float = 0.3
+    # Training: an epoch is a pass over the 50,000 training images (each step also sees a batch of labeled ones).
+    epochs: int = 100
+    batch_size: int = 100
+    adversarial_optimizer: str = "adam"
+    adam_beta_1: float = 0.5
+    discriminator_lr: float = 0.0001  # the discriminator on z
+    class_discriminator_lr: float = 0.0001  # the discriminator on y
+    discriminator_momentum: float = 0.0  # used only with adversarial_optimizer "sgd"
+    generator_lr: float = 0.0005
+    generator_momentum: float = 0.0
+    reconstruction_optimizer: str = "adam"
+    reconstruction_lr: float = 0.001
+    reconstruction_momentum: float = 0.0
+    classification_optimizer: str = "adam"
+    classification_lr: float = 0.001
+    classification_momentum: float = 0.0
+    lr_decay_epoch: int = 50
+    lr_decay: float = 0.1
+    eval_every: int = 1  # the validation error after every epoch (the test set is read only at the end)
+    sample_every: int = 10
+
+
+class ClassificationAAE(CategoricalAAE):
+    """Semi-supervised classification with an adversarial autoencoder (Makhzani et al. 2015, section 5)."""
+
+    name = "classification_aae"
+
+    def __init__(self, config, data):
+        self.labeled = balanced_labeled_indices(data.y_train, config.labeled, config.seed)
+        super().__init__(config, data)
+
+    def describe(self):
+        return {**super().describe(), "labeled_images": len(self.labeled), "labeled_indices": "labeled_indices.txt"}
+
+    def predict(self, model, images):
+        return np.argmax(self.class_probabilities(model, images), axis=1)
+
+    def validation_error(self, model):
+        return float(np.mean(self.predict(model, self.data.x_val) != self.data.y_val))
+
+    def save_figures(self, model, history):
+        out = self.config.out
+        np.savetxt(f"{out}/labeled_indices.txt", self.labeled, fmt="%d")
+        predicted = self.predict(model, self.data.x_test)
+        save_count_matrix(
+            confusion(self.data.y_test, predicted, 10, 10), f"{out}/confusion.png",
+            title=f"test set, {len(self.labeled)} labels: {100 * np.mean(predicted != self.data.y_test):.2f}% error",
+            ylabel="digit", xlabel="predicted class",
+        )
+        save_error_curve(
+            history, "validation_error_eval", f"{out}/error.png",
+            title=f"{len(self.labeled)} labels: validation error per epoch",
+            final={"test error": float(np.mean(predicted != self.data.y_test))},
+        )
+        super().save_figures(model, history)
+
+    def evaluate(self, model):
+        predicted = self.predict(model, self.data.x_test)
+        return {
+            "labeled_images": len(self.labeled),
+            "test_error": float(np.mean(predicted != self.data.y_test)),
+            "validation_error": self.validation_error(model),
+            "per_class_test_error": per_class_error(predicted, self.data.y_test),
+            **super().evaluate(model),
+        }
+
+
+if __name__ == "__main__":
+    main(ClassificationAAE, Config)

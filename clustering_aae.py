@@ -1,0 +1,125 @@
+"""Unsupervised clustering with an adversarial autoencoder: a categorical y of K clusters and a style z, no labels.
+
+    python clustering_aae.py                  # 16 clusters
+    python clustering_aae.py --clusters 30    # the paper's other setting
+"""
+
+import dataclasses
+
+import numpy as np
+
+from utils.categorical_scheme import (
+    CategoricalAAE,
+    CategoricalConfig,
+    cluster_labels_by_majority,
+    cluster_labels_from_top_images,
+    confusion,
+    per_class_error,
+)
+from utils.config import ConfigError, option
+from utils.plots import save_count_matrix, save_error_curve, save_image_grid
+from utils.run import main
+
+
+@dataclasses.dataclass
+class Config(CategoricalConfig):
+    out: str = "results/clustering_aae"
+    clusters: int = option(16, "clusters K: the width of the categorical code y", minimum=2)
+    # Networks: MLPs, weights from N(0, 0.01^2); a 5-D style z as in the paper's appendix.
+    latent_dim: int = 5
+    hidden_units: int = 1000
+    hidden_layers: int = 2
+    init_std: float = 0.01
+    # Priors: y one-hot of a uniform cluster; z ~ N(0, prior_std^2 I). Input noise on the encoder.
+    prior_std: float = 1.0
+    noise_std: float = 0.3
+    # Training: an epoch is a pass over the 50,000 training images; no labels are used.
+    epochs: int = 60
+    batch_size: int = 100
+    adversarial_optimizer: str = "adam"
+    adam_beta_1: float = 0.5
+    discriminator_lr: float = 0.0001  # the discriminator on z
+    class_discriminator_lr: float = 0.0001  # the discriminator on y
+    discriminator_momentum: float = 0.0  # used only with adversarial_optimizer "sgd"
+    generator_lr: float = 0.0005
+    generator_momentum: float = 0.0
+    reconstruction_optimizer: str = "adam"
+    reconstruction_lr: float = 0.001
+    reconstruction_momentum: float = 0.0
+    lr_decay_epoch: int = 40
+    lr_decay: float = 0.1
+    eval_every: int = 1  # the validation error after every epoch (the test set is read only at the end)
+    sample_every: int = 10
+
+    def validate(self):
+        super().validate()
+        if self.clusters < 2:
+            raise ConfigError(f"--clusters must be at least 2, got {self.clusters}")
+
+
+class ClusteringAAE(CategoricalAAE):
+    """Unsupervised clustering with an adversarial autoencoder (Makhzani et al. 2015, section 6)."""
+
+    name = "clustering_aae"
+
+    def __init__(self, config, data):
+        self.num_classes = config.clusters
+        super().__init__(config, data)
+
+    def cluster_labels(self, model):
+        """Each cluster's digit by the paper's rule (the validation image with the highest q(y = i | x)),
+        and by majority vote of the validation images assigned to it; and those assignments."""
+        probabilities = self.class_probabilities(model, self.data.x_val)
+        top = cluster_labels_from_top_images(probabilities, self.data.y_val)
+        majority = cluster_labels_by_majority(np.argmax(probabilities, axis=1), self.data.y_val, self.num_classes)
+        return top, majority
+
+    def validation_error(self, model):
+        top, _ = self.cluster_labels(model)
+        clusters = np.argmax(self.class_probabilities(model, self.data.x_val), axis=1)
+        return float(np.mean(top[clusters] != self.data.y_val))
+
+    def save_figures(self, model, history):
+        out, k = self.config.out, self.num_classes
+        top, _ = self.cluster_labels(model)
+        clusters = np.argmax(self.class_probabilities(model, self.data.x_test), axis=1)
+        save_count_matrix(
+            confusion(clusters, self.data.y_test, k, 10), f"{out}/confusion.png",
+            title="test images: cluster (row, its digit) x true digit", ylabel="cluster", xlabel="digit",
+            row_labels=[f"{i} ({top[i]})" for i in range(k)],
+        )
+        save_error_curve(
+            history, "validation_error_eval", f"{out}/error.png", title=f"{k} clusters: validation error per epoch",
+            final={"test error": float(np.mean(top[clusters] != self.data.y_test))},
+        )
+        # Each cluster's head (decoded from its one-hot y with z = 0), then test images it holds.
+        heads = self.decode(model, [np.eye(k, dtype=np.float32), np.zeros((k, self.config.latent_dim), np.float32)])
+        members = []
+        for cluster in range(k):
+            held = self.data.x_test[clusters == cluster][:11]
+            members.append(np.concatenate([held, np.zeros((11 - len(held), 28, 28), np.float32)]))
+        rows = np.concatenate([heads[:, None], np.stack(members)], axis=1).reshape(-1, 28, 28)
+        save_image_grid(
+            rows, k, 12, f"{out}/cluster_heads.png", title="cluster head (y one-hot, z = 0), then test images in the cluster",
+            row_labels=[f"{i} ({top[i]})" for i in range(k)], col_labels=["head"] + [""] * 11,
+        )
+        super().save_figures(model, history)
+
+    def evaluate(self, model):
+        top, majority = self.cluster_labels(model)
+        clusters = np.argmax(self.class_probabilities(model, self.data.x_test), axis=1)
+        return {
+            "clusters": self.num_classes,
+            "test_error": float(np.mean(top[clusters] != self.data.y_test)),
+            "test_error_majority_vote": float(np.mean(majority[clusters] != self.data.y_test)),
+            "validation_error": self.validation_error(model),
+            "per_class_test_error": per_class_error(top[clusters], self.data.y_test),
+            "cluster_labels": top.tolist(),
+            "cluster_labels_majority_vote": majority.tolist(),
+            "cluster_sizes_test": np.bincount(clusters, minlength=self.num_classes).tolist(),
+            **super().evaluate(model),
+        }
+
+
+if __name__ == "__main__":
+    main(ClusteringAAE, Config)

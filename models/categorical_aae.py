@@ -1,0 +1,77 @@
+"""The paper's sections 5-6: an encoder q(y, z | x) with a categorical head y and a style head z, a
+decoder p(x | y, z), and one discriminator per head (y against a Categorical prior, z against a Gaussian).
+
+Per batch, in order (the paper's appendix): reconstruction; regularization, both discriminators and
+then the encoder as generator against both; for semi-supervised classification, a classification
+phase, the cross-entropy of q(y | x) on a batch of labeled images.
+"""
+
+import tensorflow as tf
+from keras import ops
+
+from models.adversarial_autoencoder import Phase, binary_crossentropy
+
+
+def noisy(images, seed, std, offset):
+    """`images` plus Gaussian noise of std `std` drawn from (seed, offset): the paper's input noise.
+
+    Drawn inside the compiled step from a per-step seed, so a resumed run draws the same noise;
+    each phase passes its own offset, so the phases see independent noise.
+    """
+    if not std:
+        return images
+    return images + std * tf.random.stateless_normal(tf.shape(images), seed + tf.constant([0, 1], seed.dtype) * offset)
+
+
+def categorical_aae_phases(noise_std=0.0, classification=False):
+    """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
+    (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
+    "labeled_images" and "labels" (one-hot)."""
+
+    def encode(networks, inputs, images, offset):
+        return networks["encoder"](noisy(images, inputs["noise_seed"], noise_std, offset), training=True)
+
+    def reconstruction_loss(networks, inputs):
+        images = inputs["images"]
+        y, z = encode(networks, inputs, images, 1)
+        mse = ops.mean(ops.square(images - networks["decoder"]([y, z], training=True)))
+        return mse, {"reconstruction_mse": mse}
+
+    def discriminator_phase(head, index):
+        def loss(networks, inputs):
+            prior = inputs[f"{head}_prior"]
+            half = prior.shape[0]
+            codes = ops.stop_gradient(encode(networks, inputs, inputs["images"][:half], 2 + index)[index])
+            predictions = networks[f"discriminator_{head}"](ops.concatenate([prior, codes], axis=0), training=True)
+            targets = ops.concatenate([ops.ones((half, 1)), ops.zeros((half, 1))], axis=0)
+            value = binary_crossentropy(targets, predictions)
+            accuracy = ops.mean(ops.cast((predictions > 0.5) == (targets > 0.5), "float32"))
+            return value, {f"discriminator_{head}_loss": value, f"discriminator_{head}_accuracy": accuracy}
+
+        name = f"discriminator_{head}"
+        return Phase(name, (name,), loss, (f"{name}_loss", f"{name}_accuracy"))
+
+    def generator_loss(networks, inputs):
+        y, z = encode(networks, inputs, inputs["images"], 4)
+        fool_y = networks["discriminator_class"](y, training=True)
+        fool_z = networks["discriminator_style"](z, training=True)
+        loss_y = binary_crossentropy(ops.ones_like(fool_y), fool_y)
+        loss_z = binary_crossentropy(ops.ones_like(fool_z), fool_z)
+        return loss_y + loss_z, {"generator_class_loss": loss_y, "generator_style_loss": loss_z}
+
+    def classification_loss(networks, inputs):
+        y, _ = encode(networks, inputs, inputs["labeled_images"], 5)
+        labels = inputs["labels"]
+        cross_entropy = -ops.mean(ops.sum(labels * ops.log(ops.clip(y, 1e-7, 1.0)), axis=1))
+        accuracy = ops.mean(ops.cast(ops.argmax(y, axis=1) == ops.argmax(labels, axis=1), "float32"))
+        return cross_entropy, {"classification_loss": cross_entropy, "labeled_accuracy": accuracy}
+
+    phases = [
+        Phase("reconstruction", ("encoder", "decoder"), reconstruction_loss, ("reconstruction_mse",)),
+        discriminator_phase("class", 0),
+        discriminator_phase("style", 1),
+        Phase("generator", ("encoder",), generator_loss, ("generator_class_loss", "generator_style_loss")),
+    ]
+    if classification:
+        phases.append(Phase("classification", ("encoder",), classification_loss, ("classification_loss", "labeled_accuracy")))
+    return phases

@@ -1,0 +1,224 @@
+"""The categorical AAE of sections 5-6: two-headed encoder, phases, priors, labeled split, cluster labels, both scripts."""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import classification_aae as classification
+import clustering_aae as clustering
+from models import build_two_headed_encoder
+from tests.conftest import tiny_data
+from utils import run, training
+from utils.categorical_scheme import (
+    balanced_labeled_indices,
+    cluster_labels_by_majority,
+    cluster_labels_from_top_images,
+)
+from utils.priors import CategoricalPrior
+
+SMALL = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--hidden-units", "32", "--sample-every", "1"]
+
+
+def test_two_headed_encoder_gives_a_softmax_and_a_linear_code():
+    encoder = build_two_headed_encoder(16, 5, hidden_units=32)
+    y, z = encoder(np.random.default_rng(0).uniform(0, 1, (4, 28, 28)).astype(np.float32))
+    assert y.shape == (4, 16) and z.shape == (4, 5)
+    np.testing.assert_allclose(np.sum(y, axis=1), 1, rtol=1e-5)
+    assert np.all(np.asarray(y) > 0)
+
+
+def test_categorical_prior_is_one_hot_and_uniform():
+    samples = CategoricalPrior(16).sample(np.random.default_rng(0), 160_000)
+    assert samples.shape == (160_000, 16)
+    np.testing.assert_array_equal(samples.sum(axis=1), 1)
+    assert set(np.unique(samples)) == {0.0, 1.0}
+    np.testing.assert_allclose(samples.mean(axis=0), 1 / 16, atol=0.003)
+
+
+def test_labeled_split_is_class_balanced_and_reproducible():
+    labels = np.random.default_rng(0).integers(0, 10, 5000)
+    chosen = balanced_labeled_indices(labels, 100, seed=3)
+    assert len(chosen) == 100 == len(set(chosen))
+    np.testing.assert_array_equal(np.bincount(labels[chosen], minlength=10), 10)
+    np.testing.assert_array_equal(chosen, balanced_labeled_indices(labels, 100, seed=3))
+    assert not np.array_equal(chosen, balanced_labeled_indices(labels, 100, seed=4))
+    counts = np.bincount(labels[balanced_labeled_indices(labels, 1005, seed=0)], minlength=10)
+    assert counts.sum() == 1005 and set(counts) == {100, 101}
+    np.testing.assert_array_equal(balanced_labeled_indices(labels, 5000, seed=0), np.arange(5000))
+
+
+def test_cluster_labels_on_a_hand_made_example():
+    # Four clusters, six validation images with their q(y | x) and digits.
+    probabilities = np.array([
+        [0.90, 0.05, 0.05, 0.00],  # digit 7
+        [0.80, 0.10, 0.10, 0.00],  # digit 1
+        [0.60, 0.30, 0.10, 0.00],  # digit 1
+        [0.10, 0.70, 0.20, 0.00],  # digit 3
+        [0.05, 0.15, 0.40, 0.40],  # digit 5
+        [0.00, 0.20, 0.30, 0.50],  # digit 4
+    ])
+    digits = np.array([7, 1, 1, 3, 5, 4])
+    # The paper's rule: cluster i takes the digit of the image with the highest q(y = i | x).
+    np.testing.assert_array_equal(cluster_labels_from_top_images(probabilities, digits), [7, 3, 5, 4])
+    # Majority vote over the images assigned to each cluster (argmax: 0, 0, 0, 1, 2, 3); ties go to the smaller digit.
+    np.testing.assert_array_equal(cluster_labels_by_majority(np.argmax(probabilities, 1), digits, 4), [1, 3, 5, 4])
+    assert cluster_labels_by_majority(np.array([0, 0]), np.array([2, 2]), 3).tolist() == [2, -1, -1]
+
+
+def scheme(kind, **overrides):
+    config = {"classification": classification.Config, "clustering": clustering.Config}[kind](
+        batch_size=20, hidden_units=32, **overrides
+    )
+    cls = {"classification": classification.ClassificationAAE, "clustering": clustering.ClusteringAAE}[kind]
+    return cls(config, tiny_data())
+
+
+def batch(s):
+    inputs = s.epoch_inputs(0)
+    images = s.data.x_train
+    step = {}
+    for name, value in inputs.items():
+        if name.endswith("_indices"):
+            step[name[: -len("_indices")]] = images[value[0]]
+        else:
+            step[name] = value[0]
+    return step
+
+
+def snapshot(model):
+    return {name: [np.array(v) for v in network.trainable_variables] for name, network in model.networks.items()}
+
+
+@pytest.mark.parametrize(
+    "phase, changes",
+    [
+        ("reconstruction", {"encoder", "decoder"}),
+        ("discriminator_class", {"discriminator_class"}),
+        ("discriminator_style", {"discriminator_style"}),
+        ("generator", {"encoder"}),
+        ("classification", {"encoder"}),
+    ],
+)
+def test_each_phase_changes_only_its_own_variables(phase, changes):
+    s = scheme("classification", labeled=100, lr_decay_epoch=0)  # constant rates, which the test sets
+    model = s.build_model()
+    for name, optimizer in model.optimizers.items():  # switch every other phase off
+        optimizer.learning_rate.assign(0.01 if name == phase else 0.0)
+    before = snapshot(model)
+    tf.function(model.train_step, jit_compile=True)(batch(s))
+    after = snapshot(model)
+    for name in model.networks:
+        moved = [not np.array_equal(a, b) for a, b in zip(before[name], after[name])]
+        assert any(moved) == (name in changes), (phase, name)
+    if phase == "classification":
+        # The y path and the shared layers move; the style head does not.
+        paths = [v.path for v in model.networks["encoder"].trainable_variables]
+        moved = dict(zip(paths, [not np.array_equal(a, b) for a, b in zip(before["encoder"], after["encoder"])]))
+        assert not moved["style/kernel"] and not moved["style/bias"]
+        assert moved["class/kernel"] and moved["encoder_hidden_1/kernel"]
+
+
+def test_clustering_has_no_classification_phase_and_sees_no_labels():
+    s = scheme("clustering", clusters=7)
+    model = s.build_model()
+    assert [p.name for p in model.phases] == ["reconstruction", "discriminator_class", "discriminator_style", "generator"]
+    inputs = s.epoch_inputs(0)
+    assert set(inputs) == {"images_indices", "class_prior", "style_prior", "noise_seed"}
+    assert inputs["class_prior"].shape[-1] == 7
+
+
+def test_labeled_batches_cycle_through_the_labeled_images_only():
+    s = scheme("classification", labeled=100)
+    inputs = s.epoch_inputs(0)
+    used = np.unique(inputs["labeled_images_indices"])
+    np.testing.assert_array_equal(used, s.labeled)
+    np.testing.assert_array_equal(np.argmax(inputs["labels"], -1), s.data.y_train[inputs["labeled_images_indices"]])
+
+
+def arrays(path):
+    with np.load(path) as archive:
+        return {key: archive[key] for key in archive.files if key != "meta"}
+
+
+def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
+    flags = ["--data", mnist_npz, *SMALL, "--labeled", "30", "--epochs", "2"]
+    monkeypatch.setattr(training, "STEPS_PER_CALL", 4)
+    run.main(classification.ClassificationAAE, classification.Config, [*flags, "--out", str(tmp_path / "straight")])
+
+    class StopAtFourthLook:
+        looks = 0
+
+        @property
+        def requested(self):
+            StopAtFourthLook.looks += 1
+            return StopAtFourthLook.looks >= 4
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(training, "StopRequest", StopAtFourthLook)
+    with pytest.raises(SystemExit):
+        run.main(classification.ClassificationAAE, classification.Config, [*flags, "--out", str(tmp_path / "resumed")])
+    monkeypatch.undo()
+    run.main(classification.ClassificationAAE, classification.Config,
+             ["--data", mnist_npz, "--out", str(tmp_path / "resumed"), "--resume"])
+    straight, resumed = arrays(tmp_path / "straight" / "checkpoint.npz"), arrays(tmp_path / "resumed" / "checkpoint.npz")
+    assert {key.split("/")[1] for key in straight} >= {"discriminator_class", "discriminator_style", "classification"}
+    for key in straight:
+        np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_classification_end_to_end(mnist_npz, tmp_path):
+    out = tmp_path / "run"
+    metrics = run.main(classification.ClassificationAAE, classification.Config,
+                       ["--data", mnist_npz, "--out", str(out), *SMALL, "--labeled", "30", "--epochs", "2"])
+    for name in ["styles_epoch_001.png", "styles_epoch_002.png", "confusion.png", "error.png", "losses.csv", "losses.png",
+                 "config.json", "metrics.json", "labeled_indices.txt", "encoder.keras", "decoder.keras",
+                 "discriminator_class.keras", "discriminator_style.keras"]:
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader(open(out / "losses.csv")))
+    assert {"classification_loss", "discriminator_class_loss", "validation_error_eval"} <= set(rows[0])
+    assert metrics["labeled_images"] == 30 and len(np.loadtxt(out / "labeled_indices.txt")) == 30
+    assert 0 <= metrics["test_error"] <= 1 and 0 <= metrics["validation_error"] <= 1
+    assert len(metrics["per_class_test_error"]) == 10 and np.isfinite(metrics["minutes"])
+    assert json.load(open(out / "config.json"))["labeled"] == 30
+    encoder = keras.models.load_model(out / "encoder.keras")
+    assert [tuple(o.shape) for o in encoder.outputs] == [(None, 10), (None, 10)]
+
+
+def test_clustering_end_to_end(mnist_npz, tmp_path):
+    out = tmp_path / "run"
+    metrics = run.main(clustering.ClusteringAAE, clustering.Config,
+                       ["--data", mnist_npz, "--out", str(out), *SMALL, "--clusters", "12", "--epochs", "2"])
+    for name in ["styles_epoch_002.png", "confusion.png", "error.png", "cluster_heads.png", "losses.csv",
+                 "metrics.json", "discriminator_class.keras"]:
+        assert (out / name).is_file(), name
+    assert metrics["clusters"] == 12 and len(metrics["cluster_labels"]) == 12
+    assert 0 <= metrics["test_error"] <= 1 and 0 <= metrics["test_error_majority_vote"] <= 1
+    assert sum(metrics["cluster_sizes_test"]) == 100
+
+
+@pytest.mark.parametrize(
+    "script, flags, message",
+    [
+        ("classification", ["--labeled", "5"], "--labeled 5 is below the 10 classes"),
+        ("classification", ["--labeled", "999"], "--labeled 999 exceeds the 200 training images"),
+        ("clustering", ["--clusters", "1"], "--clusters must be at least 2"),
+        ("clustering", ["--noise-std", "-1"], "--noise-std must be at least 0"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flags, message):
+    module = {"classification": classification, "clustering": clustering}[script]
+    scheme_class = {"classification": classification.ClassificationAAE, "clustering": clustering.ClusteringAAE}[script]
+    with pytest.raises(SystemExit) as stop:
+        run.main(scheme_class, module.Config, ["--data", mnist_npz, "--out", str(tmp_path / "run"), *SMALL, *flags])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1, error

@@ -1,0 +1,171 @@
+"""The scheme of the paper's sections 5-6, shared by classification_aae.py and clustering_aae.py.
+
+The encoder's categorical head y is pushed onto one-hot vectors, its style head z onto a Gaussian;
+the decoder draws an image from (y, z). With labels (section 5) a classification phase also fits
+q(y | x) on the labeled images, and y is the class; without (section 6) y is a cluster.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from models import build_decoder, build_discriminator, build_two_headed_encoder
+from models.categorical_aae import categorical_aae_phases
+from utils.config import AAEConfig, ConfigError, option
+from utils.plots import save_image_grid
+from utils.priors import CategoricalPrior, GaussianPrior
+from utils.scheme import Scheme, make_optimizer
+
+
+@dataclasses.dataclass
+class CategoricalConfig(AAEConfig):
+    """The categorical AAE's knobs beyond AAEConfig's (there, latent_dim is the style z's size)."""
+
+    prior_std: float = option(1.0, "std of the Gaussian prior N(0, std^2 I) on the style z", positive=True)
+    noise_std: float = option(0.3, "std of the Gaussian noise added to the encoder's input images in training", minimum=0.0)
+    class_discriminator_lr: float = option(0.0001, "learning rate of the discriminator on y", positive=True)
+    classification_optimizer: str = option("adam", "optimizer of the classification phase: adam (beta_1 0.9) or sgd", choices=("sgd", "adam"))
+    classification_lr: float = option(0.001, "learning rate of the classification phase", positive=True)
+    classification_momentum: float = option(0.0, "SGD momentum of the classification phase", minimum=0.0)
+
+
+def balanced_labeled_indices(labels, count, seed, classes=10):
+    """`count` indices of labeled images, as many of each class as possible (count // classes, the
+    remainder to classes drawn with the seed), drawn with the seed; all of them if count is the total."""
+    labels = np.asarray(labels)
+    if count < classes:
+        raise ConfigError(f"--labeled {count} is below the {classes} classes: at least one label per class")
+    if count > len(labels):
+        raise ConfigError(f"--labeled {count} exceeds the {len(labels)} training images")
+    if count == len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng([seed, 11])
+    per_class = np.full(classes, count // classes)
+    per_class[rng.permutation(classes)[: count % classes]] += 1
+    chosen = []
+    for digit, wanted in enumerate(per_class):
+        pool = np.flatnonzero(labels == digit)
+        if len(pool) < wanted:
+            raise ConfigError(f"--labeled {count}: only {len(pool)} training images of digit {digit}, {wanted} needed")
+        chosen.append(rng.choice(pool, wanted, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def cluster_labels_from_top_images(probabilities, labels):
+    """The paper's rule: cluster i takes the label of the image with the highest q(y = i | x)."""
+    return np.asarray(labels)[np.argmax(probabilities, axis=0)]
+
+
+def cluster_labels_by_majority(clusters, labels, num_clusters):
+    """Each cluster takes the most common label of the images assigned to it (-1 for an empty cluster)."""
+    result = np.full(num_clusters, -1)
+    for cluster in range(num_clusters):
+        members = np.asarray(labels)[np.asarray(clusters) == cluster]
+        if len(members):
+            result[cluster] = np.bincount(members).argmax()
+    return result
+
+
+def per_class_error(predicted, truth, classes=10):
+    return [float(np.mean(predicted[truth == digit] != digit)) if np.any(truth == digit) else None for digit in range(classes)]
+
+
+class CategoricalAAE(Scheme):
+    """Adversarial autoencoder with a categorical code y and a style code z (Makhzani et al. 2015, sections 5-6)."""
+
+    num_classes = 10  # the width of y; clustering sets it from --clusters
+    labeled = None  # indices of the labeled training images, or None without labels
+
+    def build_prior(self):
+        self.style_prior = GaussianPrior(self.config.latent_dim, self.config.prior_std)
+        return CategoricalPrior(self.num_classes)
+
+    def describe(self):
+        return {"prior": {"class": self.prior.describe(), "style": self.style_prior.describe()}}
+
+    def build_networks(self):
+        c, k = self.config, self.num_classes
+        sizes = {"hidden_units": c.hidden_units, "hidden_layers": c.hidden_layers, "init_std": c.init_std}
+        return {
+            "encoder": build_two_headed_encoder(k, c.latent_dim, seed=c.seed, **sizes),
+            "decoder": build_decoder(c.latent_dim, k, seed=c.seed + 100, label_first=True, **sizes),
+            "discriminator_class": build_discriminator(k, seed=c.seed + 200, name="discriminator_class", **sizes),
+            "discriminator_style": build_discriminator(c.latent_dim, seed=c.seed + 300, name="discriminator_style", **sizes),
+        }
+
+    def build_phases(self):
+        return categorical_aae_phases(self.config.noise_std, classification=self.labeled is not None)
+
+    def build_optimizers(self, steps_per_epoch):
+        c = self.config
+
+        def rate(value):
+            return self.learning_rate(value, steps_per_epoch)
+
+        def adversarial(lr, momentum):
+            return make_optimizer(c.adversarial_optimizer, rate(lr), momentum, c.adam_beta_1)
+
+        optimizers = {
+            "reconstruction": make_optimizer(c.reconstruction_optimizer, rate(c.reconstruction_lr), c.reconstruction_momentum),
+            "discriminator_class": adversarial(c.class_discriminator_lr, c.discriminator_momentum),
+            "discriminator_style": adversarial(c.discriminator_lr, c.discriminator_momentum),
+            "generator": adversarial(c.generator_lr, c.generator_momentum),
+        }
+        if self.labeled is not None:
+            optimizers["classification"] = make_optimizer(
+                c.classification_optimizer, rate(c.classification_lr), c.classification_momentum
+            )
+        return optimizers
+
+    def epoch_inputs(self, epoch):
+        """Per step: a batch of all training images (the unlabeled pass), prior samples for both
+        heads, a seed for the input noise and, with labels, a batch of labeled images and their labels."""
+        rng = np.random.default_rng([self.config.seed, epoch])
+        batch, half = self.config.batch_size, self.config.batch_size // 2
+        steps = self.steps_per_epoch()
+        inputs = {
+            "images_indices": rng.permutation(len(self.data.x_train))[: steps * batch].reshape(steps, batch),
+            "class_prior": self.prior.sample(rng, steps * half).reshape(steps, half, -1),
+            "style_prior": self.style_prior.sample(rng, steps * half).reshape(steps, half, -1),
+            "noise_seed": rng.integers(0, 2**31 - 1, (steps, 2), dtype=np.int32),
+        }
+        if self.labeled is not None:
+            # The labeled images in a fresh order each pass, as many passes as the epoch's steps need.
+            passes = -(-steps * batch // len(self.labeled))
+            order = np.concatenate([rng.permutation(self.labeled) for _ in range(passes)])[: steps * batch]
+            inputs["labeled_images_indices"] = order.reshape(steps, batch)
+            inputs["labels"] = np.eye(self.num_classes, dtype=np.float32)[self.data.y_train[order]].reshape(steps, batch, -1)
+        return inputs
+
+    # -- using a trained model ----------------------------------------------------------------
+
+    def class_probabilities(self, model, images):
+        return self.encode(model, images)[0]
+
+    def styles_grid(self, model, rows):
+        """Row r: the one-hot y of `rows[r]`; column j: style z_j from the prior, the same down the column."""
+        styles = self.style_prior.sample(np.random.default_rng([self.config.seed, 2]), 10)
+        y = np.eye(self.num_classes, dtype=np.float32)[np.repeat(rows, 10)]
+        return self.decode(model, [y, np.tile(styles, (len(rows), 1))])
+
+    def save_samples(self, model, epoch):
+        rows = np.arange(self.num_classes)
+        save_image_grid(
+            self.styles_grid(model, rows), len(rows), 10, f"{self.config.out}/styles_epoch_{epoch:03d}.png",
+            title=f"row: one-hot y; column: one style z from the prior; epoch {epoch}", row_labels=[str(r) for r in rows],
+        )
+
+    def progress_metrics(self, model):
+        return {"validation_error_eval": self.validation_error(model)}
+
+    def validation_error(self, model):
+        raise NotImplementedError
+
+    def evaluate(self, model):
+        return {"test_reconstruction_mse": self.reconstruction_mse(model, self.data.x_test, self.data.y_test)}
+
+
+def confusion(truth, predicted, rows, cols):
+    counts = np.zeros((rows, cols), int)
+    np.add.at(counts, (np.asarray(truth), np.asarray(predicted)), 1)
+    return counts
