@@ -95,11 +95,16 @@ class AdversarialAutoencoder(keras.Model):
 # supervised schemes. A scheme differs by its prior (the samples come in with the batch) and by
 # which network sees the batch's one-hot "condition".
 
-CONDITION_ON = ("none", "discriminator", "decoder")
+CONDITION_ON = ("none", "discriminator", "decoder", "both")
+
+
+def sees_condition(condition_on, network):
+    """Whether `network` ("discriminator" or "decoder") gets the one-hot condition beside the code."""
+    return condition_on in (network, "both")
 
 
 def _with(condition_on, network, codes, condition):
-    return [codes, condition] if condition_on == network else codes
+    return [codes, condition] if sees_condition(condition_on, network) else codes
 
 
 def binary_crossentropy(targets, predictions):

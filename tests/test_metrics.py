@@ -1,0 +1,23 @@
+"""The k-nearest-neighbour accuracy on hand-made codes."""
+
+import numpy as np
+
+from utils.metrics import knn_accuracy
+
+
+def test_knn_reads_separated_clusters_and_nothing_from_noise():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 2000)
+    centres = 10 * rng.normal(size=(10, 3))
+    codes = centres[labels] + rng.normal(size=(2000, 3))
+    assert knn_accuracy(codes[:1500], labels[:1500], codes[1500:], labels[1500:], chunk=128) > 0.99
+    noise = rng.normal(size=(2000, 3))  # codes that carry no label: chance, about 10%
+    assert abs(knn_accuracy(noise[:1500], labels[:1500], noise[1500:], labels[1500:]) - 0.1) < 0.05
+
+
+def test_knn_vote_by_hand():
+    reference = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]])
+    labels = np.array([3, 3, 7, 7, 7])
+    # Query 0.4: nearest three are 0, 1, 2 -> labels 3, 3, 7 -> 3. Query 10.4: 10, 11, 2 -> 7.
+    assert knn_accuracy(reference, labels, np.array([[0.4], [10.4]]), np.array([3, 7]), k=3) == 1.0
+    assert knn_accuracy(reference, labels, np.array([[0.4], [10.4]]), np.array([7, 7]), k=3) == 0.5
