@@ -12,24 +12,30 @@ from keras import ops
 from models.adversarial_autoencoder import Phase, binary_crossentropy
 
 
-def noisy(images, seed, std, offset):
-    """`images` plus Gaussian noise of std `std` drawn from (seed, offset): the paper's input noise.
+def corrupt(images, seed, noise_std, dropout, offset):
+    """`images` with the paper's input corruption: Gaussian noise of std `noise_std` (its
+    semi-supervised model) and/or a fraction `dropout` of pixels zeroed, the rest scaled up (its
+    clustering model).
 
     Drawn inside the compiled step from a per-step seed, so a resumed run draws the same noise;
     each phase passes its own offset, so the phases see independent noise.
     """
-    if not std:
-        return images
-    return images + std * tf.random.stateless_normal(tf.shape(images), seed + tf.constant([0, 1], seed.dtype) * offset)
+    seed = seed + tf.constant([0, 1], seed.dtype) * offset
+    if noise_std:
+        images = images + noise_std * tf.random.stateless_normal(tf.shape(images), seed)
+    if dropout:
+        keep = tf.random.stateless_uniform(tf.shape(images), seed + tf.constant([1, 0], seed.dtype)) >= dropout
+        images = tf.where(keep, images / (1.0 - dropout), 0.0)
+    return images
 
 
-def categorical_aae_phases(noise_std=0.0, classification=False):
+def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot)."""
 
     def encode(networks, inputs, images, offset):
-        return networks["encoder"](noisy(images, inputs["noise_seed"], noise_std, offset), training=True)
+        return networks["encoder"](corrupt(images, inputs["noise_seed"], noise_std, dropout, offset), training=True)
 
     def reconstruction_loss(networks, inputs):
         images = inputs["images"]

@@ -10,9 +10,14 @@ def _init(std, seed):
     return keras.initializers.RandomNormal(mean=0.0, stddev=std, seed=seed)
 
 
-def _hidden(x, name, units, count, init_std, seed):
+def _hidden(x, name, units, count, init_std, seed, batch_norm=False):
     for i in range(count):
-        x = layers.Dense(units, activation="relu", kernel_initializer=_init(init_std, seed + i), name=f"{name}_hidden_{i + 1}")(x)
+        layer = f"{name}_hidden_{i + 1}"
+        if batch_norm:  # normalise the pre-activations, then the ReLU
+            x = layers.Dense(units, kernel_initializer=_init(init_std, seed + i), name=layer)(x)
+            x = layers.Activation("relu", name=f"{layer}_relu")(layers.BatchNormalization(name=f"{layer}_norm")(x))
+        else:
+            x = layers.Dense(units, activation="relu", kernel_initializer=_init(init_std, seed + i), name=layer)(x)
     return x
 
 
@@ -33,13 +38,21 @@ def build_encoder(latent_dim, hidden_units=1000, hidden_layers=2, init_std=0.01,
     return keras.Model(images, codes, name=name)
 
 
-def build_two_headed_encoder(classes, latent_dim, hidden_units=1000, hidden_layers=2, init_std=0.01, seed=0, name="encoder"):
-    """Image (28, 28) -> [q(y|x) (classes,), softmax; style z (latent_dim,), linear], both heads on the same hidden layers."""
+def build_two_headed_encoder(classes, latent_dim, hidden_units=1000, hidden_layers=2, init_std=0.01, seed=0, name="encoder",
+                             batch_norm=False):
+    """Image (28, 28) -> [q(y|x) (classes,), softmax; style z (latent_dim,), linear], both heads on the same hidden layers.
+
+    With `batch_norm`, every layer's pre-activations are batch-normalised, the heads' included (the
+    paper's appendix for its clustering model).
+    """
     images = keras.Input(IMAGE_SHAPE, name="images")
     x = layers.Flatten(name="flatten")(images)
-    x = _hidden(x, name, hidden_units, hidden_layers, init_std, seed)
-    y = layers.Dense(classes, activation="softmax", kernel_initializer=_init(init_std, seed + hidden_layers), name="class")(x)
+    x = _hidden(x, name, hidden_units, hidden_layers, init_std, seed, batch_norm)
+    y = layers.Dense(classes, kernel_initializer=_init(init_std, seed + hidden_layers), name="class")(x)
     z = layers.Dense(latent_dim, kernel_initializer=_init(init_std, seed + hidden_layers + 1), name="style")(x)
+    if batch_norm:
+        y, z = layers.BatchNormalization(name="class_norm")(y), layers.BatchNormalization(name="style_norm")(z)
+    y = layers.Softmax(name="class_probabilities")(y)
     return keras.Model(images, [y, z], name=name)
 
 

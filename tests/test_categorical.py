@@ -222,3 +222,29 @@ def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flag
     assert stop.value.code == 2
     error = capsys.readouterr().err.strip()
     assert message in error and len(error.splitlines()) == 1, error
+
+
+def test_input_corruption_is_reproducible_and_of_the_asked_size():
+    from models.categorical_aae import corrupt
+
+    images = tf.ones((200, 28, 28))
+    seed = tf.constant([3, 4], tf.int32)
+    dropped = corrupt(images, seed, 0.0, 0.2, offset=1).numpy()
+    assert abs(np.mean(dropped == 0) - 0.2) < 0.01
+    np.testing.assert_allclose(dropped[dropped > 0], 1 / 0.8, rtol=1e-6)
+    noisy = corrupt(images, seed, 0.3, 0.0, offset=1).numpy()
+    assert abs(np.std(noisy - 1) - 0.3) < 0.01
+    np.testing.assert_array_equal(noisy, corrupt(images, seed, 0.3, 0.0, offset=1).numpy())
+    assert not np.array_equal(noisy, corrupt(images, seed, 0.3, 0.0, offset=2).numpy())
+
+
+def test_batch_normalised_encoder_keeps_its_moving_statistics_in_the_checkpoint():
+    from utils.checkpoint import state_variables
+
+    s = scheme("clustering", clusters=5, batch_norm=True, input_dropout=0.2)
+    model = s.build_model()
+    keys = list(state_variables(model))
+    assert "networks/encoder/class_norm/moving_mean" in keys and "networks/encoder/encoder_hidden_1_norm/moving_variance" in keys
+    before = np.array(model.networks["encoder"].get_layer("class_norm").moving_mean)
+    tf.function(model.train_step, jit_compile=True)(batch(s))
+    assert not np.array_equal(before, np.array(model.networks["encoder"].get_layer("class_norm").moving_mean))

@@ -23,10 +23,17 @@ class CategoricalConfig(AAEConfig):
 
     prior_std: float = option(1.0, "std of the Gaussian prior N(0, std^2 I) on the style z", positive=True)
     noise_std: float = option(0.3, "std of the Gaussian noise added to the encoder's input images in training", minimum=0.0)
+    input_dropout: float = option(0.0, "fraction of the encoder's input pixels zeroed in training", minimum=0.0)
+    batch_norm: bool = option(False, "batch-normalise the encoder's layers, its two heads included")
     class_discriminator_lr: float = option(0.0001, "learning rate of the discriminator on y", positive=True)
     classification_optimizer: str = option("adam", "optimizer of the classification phase: adam (beta_1 0.9) or sgd", choices=("sgd", "adam"))
     classification_lr: float = option(0.001, "learning rate of the classification phase", positive=True)
     classification_momentum: float = option(0.0, "SGD momentum of the classification phase", minimum=0.0)
+
+    def validate(self):
+        super().validate()
+        if not self.input_dropout < 1:
+            raise ConfigError(f"--input-dropout must be below 1, got {self.input_dropout}")
 
 
 def balanced_labeled_indices(labels, count, seed, classes=10):
@@ -87,14 +94,15 @@ class CategoricalAAE(Scheme):
         c, k = self.config, self.num_classes
         sizes = {"hidden_units": c.hidden_units, "hidden_layers": c.hidden_layers, "init_std": c.init_std}
         return {
-            "encoder": build_two_headed_encoder(k, c.latent_dim, seed=c.seed, **sizes),
+            "encoder": build_two_headed_encoder(k, c.latent_dim, seed=c.seed, batch_norm=c.batch_norm, **sizes),
             "decoder": build_decoder(c.latent_dim, k, seed=c.seed + 100, label_first=True, **sizes),
             "discriminator_class": build_discriminator(k, seed=c.seed + 200, name="discriminator_class", **sizes),
             "discriminator_style": build_discriminator(c.latent_dim, seed=c.seed + 300, name="discriminator_style", **sizes),
         }
 
     def build_phases(self):
-        return categorical_aae_phases(self.config.noise_std, classification=self.labeled is not None)
+        c = self.config
+        return categorical_aae_phases(c.noise_std, c.input_dropout, classification=self.labeled is not None)
 
     def build_optimizers(self, steps_per_epoch):
         c = self.config
