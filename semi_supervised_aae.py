@@ -1,15 +1,15 @@
 """Label information in the adversarial regularization: each digit's codes pushed onto its own part of a 2-D prior.
 
-    python semi_supervised_aae.py                      # 40,000 labeled + 10,000 unlabeled images, petal mixture
-    python semi_supervised_aae.py --labeled 10000      # the paper's split: 10,000 labeled, 40,000 unlabeled
-    python semi_supervised_aae.py --prior swiss_roll   # the paper's other prior (its Figure 4b)
+    python semi_supervised_aae.py                                          # 40,000 labeled + 10,000 unlabeled images, petal mixture
+    python semi_supervised_aae.py --labeled 10000 --out runs/labeled_10000  # the paper's split: 10,000 labeled, 40,000 unlabeled
+    python semi_supervised_aae.py --prior swiss_roll --out runs/swiss_roll  # the paper's other prior (its Figure 4b)
 """
 
 import dataclasses
 
 import numpy as np
 
-from utils.config import AAEWithClassifierConfig, ConfigError, option
+from utils.config import AAEConfig, ConfigError, option
 from utils.plots import save_code_scatter, save_image_grid
 from utils.priors import GaussianMixturePrior, SwissRollPrior
 from utils.run import main
@@ -19,8 +19,7 @@ PRIORS = ("mixture", "swiss_roll")
 
 
 @dataclasses.dataclass
-class Config(AAEWithClassifierConfig):
-    out: str = "results/semi_supervised_aae"
+class Config(AAEConfig):
     # Networks: the paper's MLPs, weights from N(0, 0.01^2).
     latent_dim: int = 2  # the priors are 2-D
     hidden_units: int = 1000

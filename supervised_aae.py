@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 
 from utils.classifier import classify
-from utils.config import AAEWithClassifierConfig, option
+from utils.config import AAEConfig, option
 from utils.plots import save_image_grid
 from utils.priors import GaussianPrior
 from utils.run import main
@@ -17,8 +17,7 @@ from utils.scheme import Scheme
 
 
 @dataclasses.dataclass
-class Config(AAEWithClassifierConfig):
-    out: str = "results/supervised_aae"
+class Config(AAEConfig):
     # Networks: the paper's MLPs, weights from N(0, 0.01^2).
     latent_dim: int = 15  # the paper's MNIST experiment; the source post used 2
     hidden_units: int = 1000

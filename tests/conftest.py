@@ -44,6 +44,20 @@ def tiny_data(train=300, validation=50, test=100, seed=0):
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """The MNIST classifier a test trains on synthetic digits is cached in a temporary folder, never
+    in the user's cache, where real runs would pick it up."""
+    folder = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture
 def mnist_arrays():
     return synthetic_mnist()

@@ -27,7 +27,7 @@ class RunConfig:
     """What every script shares: where data and results live, seeding, resuming, evaluation."""
 
     data: str = option("", "MNIST .npz (Keras layout) or folder of the four IDX files; default $MNIST_PATH, else Keras's download")
-    out: str = option("", "folder for grids, plots, CSV, JSON, models and the checkpoint")
+    out: str = option("", "folder for grids, plots, CSV, JSON, models and the checkpoint; empty: runs/<script name>")
     seed: int = option(0, "seed of every random draw: weights, shuffling, prior samples, splits", minimum=0)
     sample_every: int = option(10, "save a sample grid every N epochs (and at the end)", minimum=1)
     eval_every: int = option(0, "compute the evaluation metrics every N epochs too (0: only at the end)", minimum=0)
@@ -36,11 +36,12 @@ class RunConfig:
     parzen_samples: int = option(10_000, "samples decoded from the prior for the Parzen window", minimum=1)
     resume: bool = option(False, "continue the run whose checkpoint is in --out")
     eval_only: bool = option(False, "evaluate the finished run in --out again, without training")
+    overwrite: bool = option(False, "replace the run in --out: delete its figures, CSV, JSON, models and checkpoint, then start afresh")
     jit: bool = option(True, "XLA-compile the training step (--no-jit to debug)")
     tensorboard: str = option("", "also write each epoch's losses, metrics and learning rates here for TensorBoard (needs: pip install tensorboard)")
 
     # Flags that may differ from the checkpoint's when resuming: they do not change the result.
-    RESUMABLE = ("data", "out", "epochs", "sample_every", "eval_every", "resume", "eval_only", "jit", "tensorboard")
+    RESUMABLE = ("data", "out", "epochs", "sample_every", "eval_every", "resume", "eval_only", "overwrite", "jit", "tensorboard")
 
     def validate(self):
         for field in dataclasses.fields(self):
@@ -56,6 +57,8 @@ class RunConfig:
                 raise ConfigError(f"{flag} must be one of {', '.join(meta['choices'])}, got {value!r}")
         if self.resume and self.eval_only:
             raise ConfigError("--resume and --eval-only exclude each other")
+        if self.overwrite and (self.resume or self.eval_only):
+            raise ConfigError("--overwrite starts a new run: it excludes --resume and --eval-only")
 
 
 @dataclasses.dataclass
@@ -79,21 +82,16 @@ class AAEConfig(RunConfig):
     reconstruction_momentum: float = option(0.0, "SGD momentum of the reconstruction phase", minimum=0.0)
     lr_decay_epoch: int = option(0, "after this many epochs every learning rate is multiplied by --lr-decay (0: never)", minimum=0)
     lr_decay: float = option(0.1, "factor of the learning-rate decay", positive=True)
+    # The project's MNIST classifier reads generated digits (conditional accuracy, Frechet distance).
+    classifier: str = option("", "the MNIST classifier's cache file (default ~/.cache/adversarial-autoencoders/mnist_classifier.keras)")
+    classifier_epochs: int = option(6, "epochs to train the classifier when the cache file does not exist", minimum=1)
+
+    RESUMABLE = RunConfig.RESUMABLE + ("classifier", "classifier_epochs")
 
     def validate(self):
         super().validate()
         if self.adam_beta_1 >= 1:
             raise ConfigError(f"--adam-beta-1 must be below 1, got {self.adam_beta_1}")
-
-
-@dataclasses.dataclass
-class AAEWithClassifierConfig(AAEConfig):
-    """An AAEConfig plus the project's MNIST classifier, which reads the digits a scheme generates."""
-
-    classifier: str = option("", "the MNIST classifier's cache file (default ~/.cache/adversarial-autoencoders/mnist_classifier.keras)")
-    classifier_epochs: int = option(6, "epochs to train the classifier when the cache file does not exist", minimum=1)
-
-    RESUMABLE = AAEConfig.RESUMABLE + ("classifier", "classifier_epochs")
 
 
 def field_metadata(config_class, name):

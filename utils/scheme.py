@@ -10,7 +10,9 @@ import keras
 import numpy as np
 
 from models import AdversarialAutoencoder, aae_phases, build_decoder, build_discriminator, build_encoder
+from models.adversarial_autoencoder import sees_condition
 from utils.classifier import classify, load_or_train_classifier
+from utils.frechet import classifier_features, image_frechet_distance
 from utils.parzen import parzen_evaluate
 
 
@@ -24,7 +26,8 @@ class Scheme:
     """What one scheme adds to the shared run. Each script subclasses it.
 
     `condition_on` says which network sees the one-hot condition of each image: "discriminator"
-    (label information in the adversarial regularization), "decoder" (supervised AAE) or "none".
+    (label information in the adversarial regularization), "decoder" (supervised AAE), "both"
+    or "none".
     """
 
     name = "aae"
@@ -55,11 +58,12 @@ class Scheme:
         sizes = {"hidden_units": c.hidden_units, "hidden_layers": c.hidden_layers, "init_std": c.init_std}
         return {
             "encoder": build_encoder(c.latent_dim, seed=c.seed, **sizes),
-            "decoder": build_decoder(c.latent_dim, self.condition_dim if self.condition_on == "decoder" else 0, seed=c.seed + 100, **sizes),
-            "discriminator": build_discriminator(
-                c.latent_dim, self.condition_dim if self.condition_on == "discriminator" else 0, seed=c.seed + 200, **sizes
-            ),
+            "decoder": build_decoder(c.latent_dim, self.condition_width("decoder"), seed=c.seed + 100, **sizes),
+            "discriminator": build_discriminator(c.latent_dim, self.condition_width("discriminator"), seed=c.seed + 200, **sizes),
         }
+
+    def condition_width(self, network):
+        return self.condition_dim if sees_condition(self.condition_on, network) else 0
 
     def build_phases(self):
         return aae_phases(self.condition_on)
@@ -126,7 +130,7 @@ class Scheme:
     def decode(self, model, codes, labels=None):
         """Images decoded from `codes` (a list for a decoder with several code inputs), given `labels` if the decoder is conditioned."""
         inputs = list(codes) if isinstance(codes, (list, tuple)) else [codes]
-        if self.condition_on == "decoder":
+        if sees_condition(self.condition_on, "decoder"):
             inputs.append(self.condition(labels))
         return model.networks["decoder"].predict(inputs if len(inputs) > 1 else inputs[0], batch_size=1000, verbose=0)
 
@@ -175,6 +179,18 @@ class Scheme:
     def reconstruction_mse(self, model, images, labels):
         return float(np.mean((self.decode(model, self.encode(model, images), labels) - images) ** 2))
 
+    def frechet(self, model):
+        """Frechet distance between images decoded from the prior and the test images, in the MNIST
+        classifier's feature space, and the same for real training images (the reference)."""
+        features = classifier_features(self.classifier)
+        count = self.config.parzen_samples
+        rng = np.random.default_rng([self.config.seed, 4])
+        generated = self.generate(model, rng.integers(0, 10, count), rng)
+        return {
+            "frechet_distance": image_frechet_distance(features, generated, self.data.x_test),
+            "real_images_frechet_distance": image_frechet_distance(features, self.data.x_train[:count], self.data.x_test),
+        }
+
     def evaluate(self, model):
         """Metrics of a trained model, a dict of JSON numbers; schemes add their own."""
         metrics = {"test_reconstruction_mse": self.reconstruction_mse(model, self.data.x_test, self.data.y_test)}
@@ -183,4 +199,6 @@ class Scheme:
         real = self.data.x_train[: self.config.parzen_samples]
         reference = parzen_evaluate(real, self.data.x_val, self.data.x_test)
         metrics.update({f"real_images_{key}": value for key, value in reference.items()})
+        metrics.update(self.frechet(model))
+        metrics["classifier_test_accuracy"] = self.classifier_test_accuracy
         return metrics
