@@ -1,8 +1,8 @@
 """Unsupervised adversarial autoencoder on MNIST: an 8-D Gaussian prior imposed on the codes.
 
-    python aae.py                       # train with the defaults below, outputs in results/aae/
+    python aae.py                       # train with the defaults below, outputs in runs/aae/
     python aae.py --data mnist.npz      # offline: a local MNIST (.npz or IDX folder); or set MNIST_PATH
-    python aae.py --resume              # continue an interrupted run
+    python aae.py --resume              # continue an interrupted run (or --overwrite: start it again)
     python aae.py --eval-only           # evaluate a finished run again
 """
 
@@ -19,7 +19,6 @@ from utils.scheme import Scheme
 
 @dataclasses.dataclass
 class Config(AAEConfig):
-    out: str = "results/aae"
     # Networks: the paper's MLPs, weights from N(0, 0.01^2).
     latent_dim: int = 8  # code size: the paper's MNIST likelihood experiment
     hidden_units: int = 1000

@@ -133,7 +133,7 @@ def test_a_new_run_never_overwrites_an_earlier_one(mnist_npz, tmp_path, capsys):
     train(mnist_npz, out, "--epochs", "1")
     digest = hashlib.sha256((out / "checkpoint.npz").read_bytes()).hexdigest()
     error = expect_exit(capsys, ["--data", mnist_npz, "--out", str(out), *TINY, "--epochs", "1"])
-    assert "already holds a run" in error
+    assert f"{out} already holds a run: --resume to continue it, --overwrite to replace it, or another --out" in error
     assert hashlib.sha256((out / "checkpoint.npz").read_bytes()).hexdigest() == digest
 
 
@@ -166,6 +166,8 @@ def test_resume_refuses_a_changed_hyperparameter(mnist_npz, tmp_path, capsys):
         (["--epochs", "ten"], "invalid int value"),
         (["--learning-rate", "0.1"], "unrecognized arguments"),
         (["--resume", "--eval-only"], "exclude each other"),
+        (["--overwrite", "--resume"], "--overwrite starts a new run: it excludes --resume and --eval-only"),
+        (["--overwrite", "--eval-only"], "--overwrite starts a new run: it excludes --resume and --eval-only"),
     ],
 )
 def test_impossible_flags_are_one_line_errors(capsys, flags, message):
@@ -183,5 +185,5 @@ def test_help_explains_every_flag(capsys):
         run.main(aae.UnsupervisedAAE, aae.Config, ["--help"])
     assert stop.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--latent-dim", "--prior-std", "--epochs", "--discriminator-lr", "--resume", "--eval-only", "--data"):
+    for flag in ("--latent-dim", "--prior-std", "--epochs", "--discriminator-lr", "--resume", "--eval-only", "--overwrite", "--data"):
         assert flag in text

@@ -4,6 +4,7 @@ A checkpoint is written to a temporary file that is then renamed, so a kill at a
 the previous one whole. Restoring checks the keys both ways: a missing or an extra array is named.
 """
 
+import contextlib
 import json
 import os
 import zipfile
@@ -12,9 +13,12 @@ import zlib
 import numpy as np
 
 from utils.config import UserError
+from utils.data import npz_headers
 
+CHECKPOINT = "checkpoint.npz"  # in --out
 FORMAT = 2  # 1: arrays by position (v0000, v0001, ...), which a changed model could silently misread
 META = "meta"
+MAX_META_BYTES = 1 << 26  # the configuration and the history rows take kilobytes; a header claiming more is a crafted file
 
 
 class CheckpointError(UserError):
@@ -48,11 +52,20 @@ def state_variables(model):
 def save_checkpoint(path, model, meta):
     arrays = {key: np.asarray(variable) for key, variable in state_variables(model).items()}
     temporary = path + ".tmp"
-    with open(temporary, "wb") as stream:
-        np.savez(stream, **{META: np.array(json.dumps({"format": FORMAT, **meta}))}, **arrays)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as stream:
+            np.savez(stream, **{META: np.array(json.dumps({"format": FORMAT, **meta}))}, **arrays)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        # A full disk, or a second Ctrl-C mid-write: the previous checkpoint is whole, and no
+        # partial file is left behind to fill the disk.
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        if isinstance(error, OSError) and not error.filename:
+            error.filename = path  # a failed write() names no file
+        raise
 
 
 def _unreadable(path, error):
@@ -60,14 +73,31 @@ def _unreadable(path, error):
     return CheckpointError(f"{path}: unreadable checkpoint ({reason})")
 
 
+def _headers(path):
+    """Each stored array's (shape, dtype), read before any array is, so a crafted header cannot exhaust memory."""
+    try:
+        return npz_headers(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise _unreadable(path, error) from None
+
+
 def read_checkpoint_meta(path):
     """The run's state and configuration stored with the arrays."""
     if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no checkpoint here (run without --resume/--eval-only first)")
+        raise CheckpointError(
+            f"{path}: no checkpoint here (one is written at the end of each epoch); start a run without "
+            "--resume/--eval-only, with --overwrite to replace what the folder holds"
+        )
+    header = _headers(path).get(META)
+    if header is None:
+        raise CheckpointError(f"{path}: unreadable checkpoint (no {META} array)")
+    shape, dtype = header
+    if shape != () or dtype.kind != "U" or dtype.itemsize > MAX_META_BYTES:
+        raise CheckpointError(f"{path}: unreadable checkpoint ({META} is {dtype} of shape {shape}, not a JSON string)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             meta = json.loads(str(archive[META]))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise _unreadable(path, error) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(
@@ -79,20 +109,21 @@ def read_checkpoint_meta(path):
 
 def restore_checkpoint(path, model):
     variables = state_variables(model)
+    headers = _headers(path)
+    stored = set(headers) - {META}
+    missing, extra = sorted(set(variables) - stored), sorted(stored - set(variables))
+    if missing:
+        raise CheckpointError(f"{path}: no array for {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    if extra:
+        raise CheckpointError(f"{path}: holds {extra[0]}, which this model does not have" + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
+    for key, variable in variables.items():
+        if tuple(variable.shape) != headers[key][0]:
+            raise CheckpointError(f"{path}: {key} has shape {headers[key][0]}, this model's {tuple(variable.shape)}")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            stored = set(archive.files) - {META}
-            missing, extra = sorted(set(variables) - stored), sorted(stored - set(variables))
-            if missing:
-                raise CheckpointError(f"{path}: no array for {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-            if extra:
-                raise CheckpointError(f"{path}: holds {extra[0]}, which this model does not have" + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""))
             values = {key: archive[key] for key in variables}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise _unreadable(path, error) from None
-    for key, variable in variables.items():
-        if tuple(variable.shape) != values[key].shape:
-            raise CheckpointError(f"{path}: {key} has shape {values[key].shape}, this model's {tuple(variable.shape)}")
     for key, variable in variables.items():
         variable.assign(values[key])
 

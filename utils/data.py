@@ -2,6 +2,7 @@
 
 import dataclasses
 import gzip
+import hashlib
 import os
 import struct
 import zipfile
@@ -22,6 +23,9 @@ IDX_NAMES = {
 }
 IMAGE_MAGIC = 0x00000803  # unsigned bytes, three dimensions
 LABEL_MAGIC = 0x00000801  # unsigned bytes, one dimension
+# MNIST's own sizes: an .npz whose headers claim more images is refused before any array is read.
+MAX_IMAGES = {"train": 60_000, "test": 10_000}
+NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
 class DataError(UserError):
@@ -43,6 +47,16 @@ class MNIST:
 def resolve_data_path(flag_value):
     """The --data flag wins, then $MNIST_PATH; None means Keras's own download."""
     return flag_value or os.environ.get(DATA_ENV) or None
+
+
+def fingerprint(data):
+    """SHA-256 of every array of `data` (names, dtypes, shapes, values): a resumed run checks it trains on the same images."""
+    digest = hashlib.sha256()
+    for field in dataclasses.fields(data):
+        array = np.ascontiguousarray(getattr(data, field.name))
+        digest.update(f"{field.name} {array.dtype.str} {array.shape};".encode())
+        digest.update(array)
+    return digest.hexdigest()
 
 
 def load_mnist(path=None, validation=10_000):
@@ -73,10 +87,7 @@ def load_mnist(path=None, validation=10_000):
 
 def _load_raw(path):
     if path is None:
-        import keras
-
-        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
-        raw = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+        raw = _download()
         source = "keras.datasets.mnist"
     elif os.path.isdir(path):
         raw = _read_idx_folder(path)
@@ -84,23 +95,79 @@ def _load_raw(path):
     elif os.path.isfile(path):
         raw = _read_npz(path)
         source = path
+    elif os.path.exists(path):
+        raise DataError(f"{path}: not a regular file or a folder")
     else:
         raise DataError(f"{path}: no such file or directory")
     _check(raw, source)
     return raw
 
 
-def _read_npz(path):
+def _download():
+    import keras
+
     try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+    except Exception as error:  # Keras reports a failed download as a bare Exception
+        raise DataError(
+            f"could not download MNIST ({_reason(error)}); point --data or ${DATA_ENV} at a local copy: "
+            "Keras's mnist.npz or a folder of the four IDX files"
+        ) from None
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+
+
+def npz_headers(path):
+    """Each array's (shape, dtype) in an .npz, read from the .npy headers alone, before anything is allocated."""
+    headers = {}
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if not name.endswith(".npy"):
+                continue
+            with archive.open(name) as member:
+                version = np.lib.format.read_magic(member)
+                if version not in NPY_HEADER_READERS:
+                    raise ValueError(f"{name}: .npy format version {version[0]}.{version[1]}, which this code does not read")
+                shape, _, dtype = NPY_HEADER_READERS[version](member)
+            headers[name.removesuffix(".npy")] = (shape, dtype)
+    return headers
+
+
+def _read_npz(path):
+    if not zipfile.is_zipfile(path):
+        try:
+            with open(path, "rb") as stream:
+                single = stream.read(6) == b"\x93NUMPY"
+        except OSError as error:
+            raise DataError(f"{path}: cannot be read ({_reason(error)})") from None
+        kind = "a single .npy array" if single else "not a zip archive, or a truncated one"
+        raise DataError(f"{path}: not a readable .npz file ({kind}); expected numpy.savez's archive of {', '.join(IDX_NAMES)}")
+    try:
+        headers = npz_headers(path)
+        missing = [key for key in IDX_NAMES if key not in headers]
+        if missing:
+            raise DataError(f"{path}: missing array(s) {', '.join(missing)}")
+        for key in IDX_NAMES:
+            _check_header(path, key, *headers[key])
         with np.load(path, allow_pickle=False) as archive:
-            missing = [key for key in IDX_NAMES if key not in archive.files]
-            if missing:
-                raise DataError(f"{path}: missing array(s) {', '.join(missing)}")
             return {key: archive[key] for key in IDX_NAMES}
     except DataError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise DataError(f"{path}: not a readable .npz file ({_reason(error)})") from None
+
+
+def _check_header(path, key, shape, dtype):
+    """What an .npz array claims to be, checked against MNIST before it is read: a crafted header cannot ask for terabytes."""
+    split = key[2:]
+    if key.startswith("x_"):
+        if len(shape) != 3 or shape[1:] != (28, 28):
+            raise DataError(f"{path}: {key} has shape {shape}, expected (n, 28, 28)")
+        if dtype != np.uint8:
+            raise DataError(f"{path}: {key} has dtype {dtype}, expected uint8")
+    elif len(shape) != 1 or not np.issubdtype(dtype, np.integer):
+        raise DataError(f"{path}: {key} has shape {shape} and dtype {dtype}, expected integer labels of shape (n,)")
+    if shape[0] > MAX_IMAGES[split]:
+        raise DataError(f"{path}: {key} claims {shape[0]} entries; MNIST's {split} split has {MAX_IMAGES[split]}")
 
 
 def _read_idx_folder(folder):

@@ -1,53 +1,84 @@
 """main(): flags, then train (or resume, or only evaluate) a scheme and write every output."""
 
 import dataclasses
+import errno
 import json
 import os
 
 import keras
 
-from utils.checkpoint import CheckpointError, read_checkpoint_meta, restore_checkpoint
+from utils.checkpoint import CHECKPOINT, read_checkpoint_meta, restore_checkpoint
 from utils.config import ConfigError, UserError, fail, parse_config
-from utils.data import load_mnist, resolve_data_path
+from utils.data import DataError, fingerprint, load_mnist, resolve_data_path
+from utils.folder import FolderError, RunFolder, what_is_kept
 from utils.outputs import TensorBoardWriter, write_json
-from utils.training import CHECKPOINT, RunState, train
+from utils.training import RunState, train
+
+RUNS = "runs"  # where a run writes without --out: runs/<scheme name>, ignored by git
+# Errors of the machine, not of the code: a full disk, a read-only or forbidden folder.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
 
 def main(scheme_class, config_class, argv=None):
     """Parse the flags, train (or resume, or only evaluate) and write every output; returns the metrics."""
     config, given = parse_config(config_class, argv, description=(scheme_class.__doc__ or "").strip())
-    out = config.out
-    checkpoint = os.path.join(out, CHECKPOINT)
-    state = RunState()
+    if "out" in given and not config.out:
+        fail("--out must name a folder, got ''")
+    out = config.out or os.path.join(RUNS, scheme_class.name)
+    config = dataclasses.replace(config, out=out)  # the schemes write their figures to config.out
     try:
-        if config.resume or config.eval_only:
-            meta = read_checkpoint_meta(checkpoint)
-            config = _resumed_config(config_class, meta["config"], config, given)
-            state = RunState.from_meta(meta)
-        elif os.path.exists(checkpoint):
-            fail(f"{out} already holds a run ({checkpoint}): pass --resume to continue it, or another --out")
-        tensorboard = TensorBoardWriter(config.tensorboard) if config.tensorboard and not config.eval_only else None
-        data = load_mnist(resolve_data_path(config.data), validation=config.validation)
-        if config.limit:
-            data.x_train, data.y_train = data.x_train[: config.limit], data.y_train[: config.limit]
-        if len(data.x_train) < config.batch_size:
-            raise ConfigError(f"--batch-size {config.batch_size} is larger than the {len(data.x_train)} training images")
-        keras.utils.set_random_seed(config.seed)
-        scheme = scheme_class(config, data)
+        with RunFolder(out, create=not (config.resume or config.eval_only)) as folder:
+            print(f"output folder: {out}", flush=True)
+            return _run(scheme_class, config_class, config, given, folder)
     except UserError as error:
         fail(str(error))
-    os.makedirs(out, exist_ok=True)
+    except OSError as error:
+        if error.errno not in WRITE_ERRORS:
+            raise
+        fail(f"cannot write {error.filename or out} ({error.strerror}); {what_is_kept(out)}")
+    except KeyboardInterrupt:
+        # A second Ctrl-C in training, or one during start-up or the evaluation: the last checkpoint is whole.
+        fail(f"interrupted; {what_is_kept(out)}", status=130)
+
+
+def _run(scheme_class, config_class, config, given, folder):
+    out = config.out
+    checkpoint = os.path.join(out, CHECKPOINT)
+    state, trained_on = RunState(), None
+    if config.resume or config.eval_only:
+        meta = read_checkpoint_meta(checkpoint)
+        config = _resumed_config(config_class, meta["config"], config, given)
+        state = RunState.from_meta(meta)
+        trained_on = meta.get("data_sha256")  # older checkpoints did not record it
+    elif folder.holds_run() and not config.overwrite:
+        raise FolderError(
+            f"{out} already holds a run: --resume to continue it, --overwrite to replace it, or another --out"
+        )
+    tensorboard = TensorBoardWriter(config.tensorboard) if config.tensorboard and not config.eval_only else None
+    source = resolve_data_path(config.data)
+    data = load_mnist(source, validation=config.validation)
+    if config.limit:
+        data.x_train, data.y_train = data.x_train[: config.limit], data.y_train[: config.limit]
+    data_sha256 = fingerprint(data)
+    if trained_on and trained_on != data_sha256:
+        raise DataError(
+            f"{source or 'MNIST'}: not the data the run in {out} was trained on (SHA-256 {data_sha256[:12]}..., "
+            f"the checkpoint's {trained_on[:12]}...); pass the run's own --data"
+        )
+    if len(data.x_train) < config.batch_size:
+        raise ConfigError(f"--batch-size {config.batch_size} is larger than the {len(data.x_train)} training images")
+    keras.utils.set_random_seed(config.seed)
+    scheme = scheme_class(config, data)
+    if config.overwrite:
+        folder.clear()  # only now that the new run can start: a bad flag or file leaves the old one intact
     model = scheme.build_model()
     if config.resume or config.eval_only:
-        try:
-            restore_checkpoint(checkpoint, model)
-        except CheckpointError as error:
-            fail(str(error))
+        restore_checkpoint(checkpoint, model)
         print(f"restored {checkpoint}: epoch {state.epoch}, step {state.step}")
 
     if not config.eval_only:  # an evaluation leaves the record of how the run was trained as it is
         write_json(os.path.join(out, "config.json"), {**dataclasses.asdict(config), **scheme.describe()})
-        train(model, scheme, config, out, state, {"config": dataclasses.asdict(config)}, tensorboard)
+        train(model, scheme, config, out, state, {"config": dataclasses.asdict(config), "data_sha256": data_sha256}, tensorboard)
         for role, network in model.networks.items():
             network.save(os.path.join(out, f"{role}.keras"))
 
@@ -75,4 +106,5 @@ def _resumed_config(config_class, saved, config, given):
                 f"{getattr(resumed, key)}; a resumed run keeps its configuration"
             )
     updates = {key: getattr(config, key) for key in given & set(config_class.RESUMABLE)}
-    return dataclasses.replace(resumed, **updates)
+    # The folder is where the checkpoint was found, wherever the run was started; it is not replaced.
+    return dataclasses.replace(resumed, **{**updates, "out": config.out, "overwrite": False})

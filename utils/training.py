@@ -1,5 +1,6 @@
 """The training loop: epochs of compiled multi-step calls, progress, a checkpoint per epoch, Ctrl-C and NaN stops."""
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -9,11 +10,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from utils.checkpoint import save_checkpoint
+from utils.checkpoint import CHECKPOINT, save_checkpoint
 from utils.config import fail
+from utils.folder import what_is_kept
 from utils.outputs import summary_line, write_history
 
-CHECKPOINT = "checkpoint.npz"
 # Steps per compiled call. Between calls the loop updates the progress bar, checks the losses are
 # finite and honours a stop request, so a kill waits at most this many steps.
 STEPS_PER_CALL = 20
@@ -35,7 +36,10 @@ class RunState:
 
 
 class StopRequest:
-    """Ctrl-C or SIGTERM asks the loop to checkpoint and stop after the current call; twice, at once."""
+    """Ctrl-C or SIGTERM asks the loop to checkpoint and stop after the current call; twice, at once.
+
+    At once is a KeyboardInterrupt, which main() reports in one line; the last checkpoint is whole.
+    """
 
     def __init__(self):
         self.requested = False
@@ -70,6 +74,12 @@ def train(model, scheme, config, out, state, meta, tensorboard=None):
     def save():
         save_checkpoint(checkpoint, model, {**meta, **dataclasses.asdict(state)})
 
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(checkpoint + ".tmp")  # left by a run killed mid-write; this one holds the folder's lock
+    if state.epoch and not state.step:
+        # A run killed between a checkpoint's rename and the outputs of its epoch lost those outputs:
+        # the restored model is the one they show, so write them again.
+        write_epoch_outputs(model, scheme, config, out, state)
     with StopRequest() as stop:
         while state.epoch < config.epochs:
             epoch = state.epoch
@@ -86,17 +96,14 @@ def train(model, scheme, config, out, state, meta, tensorboard=None):
                 means = {name: float(sums[name].numpy()) / done for name in names}
                 bad = [f"{name}={value}" for name, value in means.items() if not np.isfinite(value)]
                 if bad:
-                    fail(
-                        f"non-finite loss in epoch {epoch + 1} by step {done} ({', '.join(bad)}); "
-                        f"the last good checkpoint (epoch {epoch}, step {state.step}) is kept in {checkpoint}",
-                        status=1,
-                    )
+                    print(flush=True)  # end the progress bar's line
+                    fail(f"non-finite loss in epoch {epoch + 1} by step {done} ({', '.join(bad)}); {what_is_kept(out, hint=False)}", status=1)
                 progress.update(done, list(means.items()))
                 if stop.requested:
                     state.step, state.sums = done, {name: float(sums[name].numpy()) for name in names}
                     state.epoch_seconds = time.perf_counter() - started
                     save()
-                    print(f"checkpoint written at epoch {epoch + 1}, step {done}: continue with --resume --out {out}")
+                    print(f"\ncheckpoint written at epoch {epoch + 1}, step {done}: continue with --resume --out {out}")
                     raise SystemExit(130)
             row = {"epoch": epoch + 1, **{name: float(sums[name].numpy()) / steps for name in names}}
             row["seconds"] = round(time.perf_counter() - started, 2)
@@ -108,6 +115,11 @@ def train(model, scheme, config, out, state, meta, tensorboard=None):
             save()
             if tensorboard:
                 tensorboard.write(row, model)
-            if (epoch + 1) % config.sample_every == 0 or epoch + 1 == config.epochs:
-                scheme.save_samples(model, epoch + 1)
-            write_history(state.history, out, scheme.name)
+            write_epoch_outputs(model, scheme, config, out, state)
+
+
+def write_epoch_outputs(model, scheme, config, out, state):
+    """What the end of epoch `state.epoch` writes besides the checkpoint: its sample grid if due, the loss history."""
+    if state.epoch % config.sample_every == 0 or state.epoch == config.epochs:
+        scheme.save_samples(model, state.epoch)
+    write_history(state.history, out, scheme.name)

@@ -1,0 +1,583 @@
+"""Runs never clobber another run, never share a folder, survive kills and interrupts, and end in one line, not a traceback."""
+
+import csv
+import errno
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import zipfile
+
+import numpy as np
+import pytest
+
+import aae
+from tests.conftest import synthetic_mnist
+from utils import checkpoint as checkpoint_module
+from utils import run, training
+from utils.checkpoint import read_checkpoint_meta
+from utils.folder import LOCK, RUN_RECORDS
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--hidden-units", "16", "--no-jit",
+        "--classifier-epochs", "1"]
+RUN = ["--epochs", "3", "--sample-every", "2"]  # grids at epochs 2 and 3
+
+
+def train(data, out, *flags):
+    return run.main(aae.UnsupervisedAAE, aae.Config, ["--data", data, "--out", str(out), *TINY, *flags])
+
+
+def expect_exit(capsys, argv, status=2):
+    with pytest.raises(SystemExit) as stop:
+        run.main(aae.UnsupervisedAAE, aae.Config, argv)
+    assert stop.value.code == status
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and error.startswith("error: "), error
+    return error
+
+
+def snapshot(folder):
+    """Every file under `folder` with the SHA-256 of its bytes."""
+    return {
+        os.path.relpath(os.path.join(root, name), folder): hashlib.sha256(open(os.path.join(root, name), "rb").read()).hexdigest()
+        for root, _, names in os.walk(folder) for name in names
+    }
+
+
+def no_data(*args, **kwargs):
+    pytest.fail("the data was loaded before the output folder was checked")
+
+
+# -- 1. a run never replaces another run's outputs --------------------------------------------------
+
+
+def test_without_out_a_run_writes_to_runs_and_says_where(mnist_npz, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run.main(aae.UnsupervisedAAE, aae.Config, ["--data", mnist_npz, *TINY, "--epochs", "1"])
+    assert "output folder: runs/aae" in capsys.readouterr().out
+    assert (tmp_path / "runs" / "aae" / "metrics.json").is_file()
+
+    class Renamed(aae.UnsupervisedAAE):
+        name = "another_scheme"
+
+    with pytest.raises(SystemExit):
+        run.main(Renamed, aae.Config, ["--data", mnist_npz, "--resume"])
+    assert "--out runs/another_scheme: no such folder" in capsys.readouterr().err
+
+
+def test_the_committed_results_of_a_fresh_clone_are_never_overwritten(tmp_path, monkeypatch, capsys):
+    # A clone has results/aae/ without checkpoint.npz, which git ignores.
+    clone = tmp_path / "results" / "aae"
+    shutil.copytree(os.path.join(REPO, "results", "aae"), clone)
+    assert not (clone / "checkpoint.npz").exists()
+    before = snapshot(clone)
+    monkeypatch.setattr(run, "load_mnist", no_data)
+    error = expect_exit(capsys, ["--out", str(clone), "--epochs", "1"])
+    assert f"{clone} already holds a run" in error
+    assert "--resume" in error and "--overwrite" in error and "another --out" in error
+    assert snapshot(clone) == before
+
+
+@pytest.mark.parametrize("record", RUN_RECORDS)
+def test_any_record_of_a_run_makes_the_folder_taken(tmp_path, monkeypatch, capsys, record):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / record).write_bytes(b"an earlier run's")
+    (out / "samples_epoch_080.png").write_bytes(b"an earlier run's")
+    monkeypatch.setattr(run, "load_mnist", no_data)
+    assert "already holds a run" in expect_exit(capsys, ["--out", str(out)])
+    assert sorted(os.listdir(out)) == sorted([record, "samples_epoch_080.png"])
+
+
+def test_overwrite_deletes_the_old_runs_files_and_nothing_else(mnist_npz, tmp_path):
+    out = tmp_path / "run"
+    train(mnist_npz, out, "--epochs", "2", "--sample-every", "1")
+    (out / "notes.md").write_text("mine")
+    (out / "mnist_copy.npz").write_bytes(b"mine")
+    (out / "figures").mkdir()
+    (out / "figures" / "kept.png").write_bytes(b"mine")
+    metrics = train(mnist_npz, out, "--epochs", "1", "--sample-every", "1", "--overwrite")
+    assert metrics["epochs"] == 1 and json.load(open(out / "metrics.json"))["epochs"] == 1
+    assert not (out / "samples_epoch_002.png").exists(), "a stale grid of the old run is left"
+    assert (out / "samples_epoch_001.png").is_file()
+    assert [row["epoch"] for row in csv.DictReader(open(out / "losses.csv"))] == ["1"]
+    assert (out / "notes.md").read_text() == "mine" and (out / "mnist_copy.npz").read_bytes() == b"mine"
+    assert (out / "figures" / "kept.png").read_bytes() == b"mine"
+
+
+def test_overwrite_that_cannot_start_leaves_the_old_run_whole(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "samples_epoch_010.png").write_bytes(b"png")
+    before = snapshot(out)
+    expect_exit(capsys, ["--data", str(tmp_path / "missing.npz"), "--out", str(out), "--overwrite"])
+    assert snapshot(out) == before
+
+
+# -- 2. one run per folder ----------------------------------------------------------------------------
+
+HOLD_THE_FOLDER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from utils.folder import RunFolder
+with RunFolder(sys.argv[2], create=True):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_busy_folder_is_refused_and_a_killed_run_does_not_keep_it(mnist_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_FOLDER, REPO, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for flags in ([], ["--resume"], ["--eval-only"], ["--overwrite"]):
+            error = expect_exit(capsys, ["--data", mnist_npz, "--out", str(out), *TINY, *flags])
+            assert f"--out {out} is in use by another run (process {holder.pid})" in error, error
+        assert os.listdir(out) == [LOCK]
+    finally:
+        holder.kill()
+        holder.wait()
+    train(mnist_npz, out, "--epochs", "1")  # the kernel dropped the dead run's lock
+    assert (out / "metrics.json").is_file()
+
+
+# -- 3. kill -9 at any moment: --resume ends with what an uninterrupted run writes --------------------
+
+# aae.py's main with kill points: SIGKILL at the n-th entry to or exit from a function that writes,
+# KILL_AT="save_checkpoint:after:2"; or a pause once the n-th checkpoint's bytes are written, PAUSE_IN_SAVE="savez:after:n".
+WITH_KILL_POINTS = """
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+import keras
+import numpy as np
+import aae
+from utils import run, training
+
+counts = {}
+
+def point(name, when):
+    key = f"{name}:{when}"
+    counts[key] = counts.get(key, 0) + 1
+    if f"{key}:{counts[key]}" == os.environ.get("KILL_AT"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def watch(owner, name):
+    original = getattr(owner, name)
+    def watched(*args, **kwargs):
+        point(name, "before")
+        result = original(*args, **kwargs)
+        point(name, "after")
+        return result
+    setattr(owner, name, watched)
+
+for owner, name in [(training, "save_checkpoint"), (training, "write_history"), (run, "write_json"),
+                    (aae.UnsupervisedAAE, "save_samples"), (aae.UnsupervisedAAE, "save_figures"), (keras.Model, "save")]:
+    watch(owner, name)
+
+savez = np.savez
+
+def paused_savez(*args, **kwargs):
+    savez(*args, **kwargs)
+    point("savez", "after")
+    if f"savez:after:{counts['savez:after']}" == os.environ.get("PAUSE_IN_SAVE"):
+        print("saving", flush=True)
+        time.sleep(120)
+
+np.savez = paused_savez
+run.main(aae.UnsupervisedAAE, aae.Config, sys.argv[2:])
+"""
+# Where a 3-epoch run writes, in order; a kill may come before or after any of them.
+KILL_POINTS = [
+    f"{name}:{when}:{n}"
+    for name, count in [("save_checkpoint", 3), ("write_history", 3), ("write_json", 2), ("save_samples", 2), ("save", 3), ("save_figures", 1)]
+    for n in range(1, count + 1)
+    for when in ("before", "after")
+]
+TF_LOG = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} \d\d:\d\d:\d\d)")
+
+
+def start(tmp_path, data, out, *flags, **env):
+    script = tmp_path / "with_kill_points.py"
+    script.write_text(WITH_KILL_POINTS)
+    stderr = open(tmp_path / f"stderr_{time.monotonic_ns()}.txt", "w+")
+    process = subprocess.Popen(
+        [sys.executable, str(script), REPO, "--data", data, "--out", str(out), *TINY, *flags],
+        stdout=subprocess.PIPE, stderr=stderr, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2", **env},
+    )
+    process.stderr_file = stderr
+    return process
+
+
+def wait_for(process, text):
+    """Read the process's output up to a line holding `text`; False if it ended first."""
+    for line in process.stdout:
+        if text in line:
+            return True
+    return False
+
+
+def finish(process, timeout=120):
+    """Exit status and stderr without TensorFlow's start-up log."""
+    process.stdout.read()
+    process.wait(timeout)
+    process.stderr_file.seek(0)
+    lines = [line for line in process.stderr_file.read().splitlines() if not TF_LOG.match(line)]
+    process.stderr_file.close()
+    return process.returncode, lines
+
+
+def assert_same_run(straight, resumed, note=""):
+    """The same files, loss rows, figures, metrics and weights as the uninterrupted run."""
+    assert sorted(os.listdir(resumed)) == sorted(os.listdir(straight)), note
+    rows, expected = (list(csv.DictReader(open(folder / "losses.csv"))) for folder in (resumed, straight))
+    assert [row["epoch"] for row in rows] == [row["epoch"] for row in expected], note
+    for row, want in zip(rows, expected):
+        assert set(row) == set(want), note
+        for key in set(want) - {"seconds"}:
+            assert float(row[key]) == pytest.approx(float(want[key]), rel=1e-3, abs=1e-5), (key, note)
+    metrics, want = (json.load(open(folder / "metrics.json")) for folder in (resumed, straight))
+    assert set(metrics) == set(want), note
+    for key in set(want) - {"minutes"}:
+        assert metrics[key] == pytest.approx(want[key], rel=1e-3, abs=1e-4), (key, note)
+    import matplotlib.image
+
+    for name in sorted(os.listdir(straight)):
+        if name.endswith(".png"):
+            a, b = matplotlib.image.imread(resumed / name), matplotlib.image.imread(straight / name)
+            assert a.shape == b.shape and np.abs(a - b).mean() < 0.01, (name, note)
+    with np.load(resumed / "checkpoint.npz") as a, np.load(straight / "checkpoint.npz") as b:
+        assert set(a.files) == set(b.files)
+        for key in set(b.files) - {"meta"}:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5, err_msg=f"{key} {note}")
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    """An uninterrupted 3-epoch run on the synthetic digits: what every interrupted run must end with."""
+    folder = tmp_path_factory.mktemp("straight")
+    data = str(folder / "mnist.npz")
+    np.savez(data, **synthetic_mnist())
+    train(data, folder / "run", *RUN)
+    return data, folder / "run"
+
+
+def test_a_kill_between_the_checkpoints_rename_and_the_epochs_outputs_is_repaired(straight_run, tmp_path):
+    data, straight = straight_run
+    out = tmp_path / "run"
+    # Epoch 2's checkpoint is in place; its grid and its loss row are not.
+    status, _ = finish(start(tmp_path, data, out, *RUN, KILL_AT="save_checkpoint:after:2"))
+    assert status == -signal.SIGKILL
+    assert read_checkpoint_meta(str(out / "checkpoint.npz"))["epoch"] == 2
+    assert len(list(csv.DictReader(open(out / "losses.csv")))) == 1 and not (out / "samples_epoch_002.png").exists()
+    # Resumed, then killed again just after the last checkpoint: no row 3, no last grid, no models, no metrics.
+    status, _ = finish(start(tmp_path, data, out, "--resume", KILL_AT="save_checkpoint:after:1"))
+    assert status == -signal.SIGKILL
+    assert (out / "samples_epoch_002.png").is_file() and len(list(csv.DictReader(open(out / "losses.csv")))) == 2
+    assert not (out / "samples_epoch_003.png").exists() and not (out / "metrics.json").exists()
+    train(data, out, "--resume")
+    assert_same_run(straight, out)
+
+
+def test_kills_at_random_moments_then_resume_end_like_an_uninterrupted_run(straight_run, tmp_path):
+    data, straight = straight_run
+    seed = random.randrange(1_000_000)
+    rng = random.Random(seed)
+    out, kills = tmp_path / "run", []
+
+    def next_flags():
+        # What the last line of a killed run says: --resume if a checkpoint is kept, else --overwrite.
+        return ["--resume"] if (out / "checkpoint.npz").exists() else [*RUN, "--overwrite"]
+
+    for point in rng.sample(KILL_POINTS, 2):
+        kills.append(point)
+        finish(start(tmp_path, data, out, *next_flags(), KILL_AT=point))
+    # And once by the clock, wherever the run is then (compiling, training, writing, evaluating).
+    delay = rng.uniform(0.0, 3.0)
+    kills.append(f"{delay:.2f}s after epoch 1 began")
+    process = start(tmp_path, data, out, *next_flags())
+    if wait_for(process, "epoch 1/3"):
+        time.sleep(delay)
+        process.kill()
+    finish(process)
+    note = f"seed {seed}: killed at {kills}"
+    train(data, out, *next_flags())
+    assert not (out / "checkpoint.npz.tmp").exists(), note
+    assert_same_run(straight, out, note)
+
+
+# -- 4. a bad --out is refused before anything loads ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda tmp: tmp / "a_file", "not a folder"),
+        (lambda tmp: tmp / "a_file" / "run", "cannot create the folder (Not a directory)"),
+        (lambda tmp: "", "--out must name a folder, got ''"),
+    ],
+)
+def test_a_bad_out_is_one_line_before_the_data_loads(tmp_path, monkeypatch, capsys, make, message):
+    (tmp_path / "a_file").write_text("mine")
+    monkeypatch.setattr(run, "load_mnist", no_data)
+    assert message in expect_exit(capsys, ["--out", str(make(tmp_path)), "--epochs", "1"])
+    assert (tmp_path / "a_file").read_text() == "mine"
+
+
+# -- 5. a full disk ---------------------------------------------------------------------------------------
+
+
+class FullDisk(io.RawIOBase):
+    """A file that takes `room` bytes, then fails as a full disk does."""
+
+    def __init__(self, stream, room):
+        self.stream, self.room = stream, room
+
+    def write(self, data):
+        if self.stream.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.stream.write(data)
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.stream.tell()
+
+    def seek(self, *args):
+        return self.stream.seek(*args)
+
+    def fileno(self):
+        return self.stream.fileno()
+
+    def close(self):
+        self.stream.close()
+        super().close()
+
+
+@pytest.mark.parametrize("disk", ["tmpfs", "failing file"])
+def test_a_full_disk_keeps_the_last_checkpoint_and_removes_the_partial_one(mnist_npz, tmp_path, monkeypatch, capsys, disk):
+    # A tmpfs with room for epoch 1's files and half a checkpoint more (where the machine lets the
+    # tests mount one), and a file object that fails as a full disk does after a few kilobytes.
+    folder, mounted = tmp_path / "disk", False
+    folder.mkdir()
+    if disk == "tmpfs":
+        mounted = not subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True).returncode
+        if not mounted:
+            pytest.skip("this machine does not let the tests mount a tmpfs")
+    try:
+        out = folder / "run"
+        train(mnist_npz, out, "--epochs", "1")
+        good = hashlib.sha256((out / "checkpoint.npz").read_bytes()).hexdigest()
+        if mounted:
+            stats = os.statvfs(folder)
+            room = (stats.f_blocks - stats.f_bfree) * stats.f_frsize + (out / "checkpoint.npz").stat().st_size // 2
+            subprocess.run(["mount", "-o", f"remount,size={room}", str(folder)], check=True)
+        else:
+            monkeypatch.setattr(checkpoint_module, "open", lambda path, mode: FullDisk(open(path, mode), room=5000), raising=False)
+        error = expect_exit(capsys, ["--data", mnist_npz, "--out", str(out), "--resume", "--epochs", "2"])
+        assert "No space left on device" in error and "the checkpoint after epoch 1 is kept" in error, error
+        assert not (out / "checkpoint.npz.tmp").exists(), "a partial checkpoint is left filling the disk"
+        assert hashlib.sha256((out / "checkpoint.npz").read_bytes()).hexdigest() == good
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+# -- 6. offline without a local MNIST ------------------------------------------------------------------
+
+
+def test_a_failed_download_says_how_to_use_a_local_copy(tmp_path, monkeypatch, capsys):
+    import keras.src.backend.config
+    import keras.src.utils.file_utils
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
+
+    (tmp_path / "keras").mkdir()
+    monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path / "keras"))  # no cached copy
+    monkeypatch.setattr(keras.src.utils.file_utils, "urlretrieve", offline)
+    monkeypatch.delenv("MNIST_PATH", raising=False)
+    error = expect_exit(capsys, ["--out", str(tmp_path / "run"), *TINY])
+    assert "could not download MNIST" in error and "Temporary failure in name resolution" in error
+    assert "--data" in error and "$MNIST_PATH" in error
+    assert not (tmp_path / "run").exists()
+
+
+# -- 7. a non-finite loss in the first epoch ----------------------------------------------------------------
+
+
+def test_a_non_finite_first_epoch_says_no_checkpoint_is_kept(mnist_npz, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    original = aae.GaussianPrior.sample
+    monkeypatch.setattr(aae.GaussianPrior, "sample", lambda self, *a, **k: original(self, *a, **k) * np.nan)
+    error = expect_exit(capsys, ["--data", mnist_npz, "--out", str(out), *TINY, "--epochs", "1"], status=1)
+    assert "non-finite loss in epoch 1" in error and "no checkpoint was written" in error, error
+    assert f"start again with --overwrite --out {out}" in error and "kept" not in error
+    assert not (out / "checkpoint.npz").exists()
+
+
+# -- 8. headers that claim huge arrays -------------------------------------------------------------------
+
+
+def npz_with_headers(path, headers):
+    """An .npz whose members carry these .npy headers (shape, dtype string) and only a few bytes of data."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, (shape, descr) in headers.items():
+            member = io.BytesIO()
+            np.lib.format.write_array_header_1_0(member, {"descr": descr, "fortran_order": False, "shape": shape})
+            archive.writestr(f"{name}.npy", member.getvalue() + b"\0" * 64)
+
+
+def test_an_npz_claiming_huge_arrays_is_refused_before_reading(tmp_path, capsys):
+    path = tmp_path / "crafted.npz"
+    npz_with_headers(path, {
+        "x_train": ((10**9, 28, 28), "|u1"), "y_train": ((10**9,), "|u1"),
+        "x_test": ((100, 28, 28), "|u1"), "y_test": ((100,), "|u1"),
+    })
+    error = expect_exit(capsys, ["--data", str(path), "--out", str(tmp_path / "run")])
+    assert "x_train claims 1000000000 entries; MNIST's train split has 60000" in error
+
+
+def test_a_checkpoint_claiming_a_huge_meta_is_refused_before_reading(mnist_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    npz_with_headers(out / "checkpoint.npz", {"meta": ((), "<U100000000")})  # 400 MB of text
+    error = expect_exit(capsys, ["--data", mnist_npz, "--out", str(out), "--resume"])
+    assert "unreadable checkpoint (meta is <U100000000 of shape ()" in error
+
+
+# -- 9. a resume on other data ----------------------------------------------------------------------------
+
+
+def test_a_resume_or_evaluation_on_other_data_is_refused(mnist_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(mnist_npz, out, "--epochs", "1")
+    meta = read_checkpoint_meta(str(out / "checkpoint.npz"))
+    assert re.fullmatch(r"[0-9a-f]{64}", meta["data_sha256"])
+    before = snapshot(out)
+    other = tmp_path / "other.npz"
+    np.savez(other, **synthetic_mnist(seed=1))
+    for flags in (["--resume", "--epochs", "2"], ["--eval-only"]):
+        error = expect_exit(capsys, ["--data", str(other), "--out", str(out), *flags])
+        assert f"{other}: not the data the run in {out} was trained on" in error
+    assert snapshot(out) == before
+    # The same data under another name is the same data.
+    moved = tmp_path / "moved.npz"
+    shutil.copy(mnist_npz, moved)
+    run.main(aae.UnsupervisedAAE, aae.Config, ["--data", str(moved), "--out", str(out), "--eval-only"])
+    # A checkpoint written before fingerprints existed is taken on trust.
+    with np.load(out / "checkpoint.npz") as archive:
+        arrays = dict(archive)
+    meta.pop("data_sha256")
+    np.savez(out / "checkpoint.npz", **{**arrays, "meta": np.array(json.dumps(meta))})
+    run.main(aae.UnsupervisedAAE, aae.Config, ["--data", str(other), "--out", str(out), "--eval-only"])
+
+
+# -- 10. Ctrl-C, and messages that used to mislead ---------------------------------------------------------
+
+
+def test_ctrl_c_while_the_script_starts_is_one_line(mnist_npz, tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(REPO, "aae.py"), "--data", mnist_npz, "--out", str(out), *TINY],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    time.sleep(2.0)  # importing TensorFlow takes longer
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    lines = [line for line in stderr.splitlines() if not TF_LOG.match(line)]
+    assert process.returncode in (130, -signal.SIGINT) and lines == ["error: interrupted"], stderr
+    assert not out.exists()
+
+
+def test_ctrl_c_in_main_before_training_is_one_line(mnist_npz, tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "load_mnist", interrupted)
+    error = expect_exit(capsys, ["--data", mnist_npz, "--out", str(tmp_path / "run")], status=130)
+    assert error == "error: interrupted; nothing was written"
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_in_the_final_evaluation_is_one_line_and_resume_finishes(mnist_npz, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(aae.UnsupervisedAAE, "evaluate", interrupted)
+    error = expect_exit(capsys, ["--data", mnist_npz, "--out", str(out), *TINY, "--epochs", "1"], status=130)
+    assert f"interrupted; the checkpoint after epoch 1 is kept in {out / 'checkpoint.npz'}: continue with --resume --out {out}" in error
+    assert (out / "decoder.keras").is_file() and not (out / "metrics.json").exists()
+    monkeypatch.undo()
+    assert train(mnist_npz, out, "--resume")["epochs"] == 1
+    assert (out / "metrics.json").is_file()
+
+
+def test_a_second_ctrl_c_while_the_checkpoint_is_written_is_one_line(mnist_npz, tmp_path):
+    out = tmp_path / "run"
+    process = start(tmp_path, mnist_npz, out, *RUN, PAUSE_IN_SAVE="savez:after:2")  # epoch 2's checkpoint, not yet renamed
+    assert wait_for(process, "saving")
+    process.send_signal(signal.SIGINT)
+    assert wait_for(process, "stopping after this call")
+    process.send_signal(signal.SIGINT)
+    status, lines = finish(process)
+    assert status == 130 and lines == [
+        f"error: interrupted; the checkpoint after epoch 1 is kept in {out / 'checkpoint.npz'}: continue with --resume --out {out}"
+    ], lines
+    assert not (out / "checkpoint.npz.tmp").exists()
+    assert read_checkpoint_meta(str(out / "checkpoint.npz"))["epoch"] == 1
+
+
+class StopAtFirstLook:
+    requested = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def test_the_checkpoint_line_starts_a_line_of_its_own(mnist_npz, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(training, "STEPS_PER_CALL", 4)
+    monkeypatch.setattr(training, "StopRequest", StopAtFirstLook)
+    with pytest.raises(SystemExit) as stop:
+        train(mnist_npz, tmp_path / "run", "--epochs", "1")
+    assert stop.value.code == 130
+    assert re.search(r"\ncheckpoint written at epoch 1, step 4: continue with --resume", capsys.readouterr().out)
+
+
+def not_mnist(folder, kind):
+    if kind == "text":
+        (folder / "mnist.npz").write_text("x_train,y_train\n1,2\n")
+        return str(folder / "mnist.npz")
+    if kind == "npy":
+        np.save(folder / "mnist.npy", np.zeros(3))
+        return str(folder / "mnist.npy")
+    return "/dev/null"
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [("text", "mnist.npz: not a readable .npz file (not a zip archive"), ("npy", "a single .npy array"), ("device", "/dev/null: not a regular file or a folder")],
+)
+def test_data_that_is_not_mnist_is_named_for_what_it_is(tmp_path, capsys, kind, message):
+    error = expect_exit(capsys, ["--data", not_mnist(tmp_path, kind), "--out", str(tmp_path / "run")])
+    assert message in error and "pickle" not in error and "no such file" not in error
