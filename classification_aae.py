@@ -23,7 +23,6 @@ from utils.run import main
 
 @dataclasses.dataclass
 class Config(CategoricalConfig):
-    out: str = "results/classification_aae"
     labeled: int = option(100, "training images that keep their label, class-balanced; the rest are used unlabeled", minimum=1)
     # Networks: the paper's MLPs (appendix: 1000-1000 ReLU, a 10-D style z), weights from N(0, 0.01^2).
     latent_dim: int = 10
@@ -34,21 +33,25 @@ class Config(CategoricalConfig):
     prior_std: float = 1.0
     noise_std: float = 0.3
     # Training: an epoch is a pass over the 50,000 training images (each step also sees a batch of labeled ones).
-    epochs: int = 100
+    epochs: int = 60
     batch_size: int = 100
-    adversarial_optimizer: str = "adam"
-    adam_beta_1: float = 0.5
-    discriminator_lr: float = 0.0001  # the discriminator on z
-    class_discriminator_lr: float = 0.0001  # the discriminator on y
-    discriminator_momentum: float = 0.0  # used only with adversarial_optimizer "sgd"
-    generator_lr: float = 0.0005
-    generator_momentum: float = 0.0
-    reconstruction_optimizer: str = "adam"
-    reconstruction_lr: float = 0.001
-    reconstruction_momentum: float = 0.0
-    classification_optimizer: str = "adam"
-    classification_lr: float = 0.001
-    classification_momentum: float = 0.0
+    # The paper's appendix: SGD, momentum 0.1 for both adversarial phases (rate 0.1), 0.9 for
+    # reconstruction (0.01) and classification (0.1), every rate divided by 10 at epoch 50.
+    # The appendix's 0.01 is for half the squared error summed over the 784 pixels; the
+    # reconstruction here is the mean squared error, 1/392 of it, so its rate is 0.01 x 392.
+    adversarial_optimizer: str = "sgd"
+    adam_beta_1: float = 0.5  # used only with adversarial_optimizer "adam"
+    discriminator_lr: float = 0.1  # the discriminator on z
+    class_discriminator_lr: float = 0.1  # the discriminator on y
+    discriminator_momentum: float = 0.1
+    generator_lr: float = 0.1
+    generator_momentum: float = 0.1
+    reconstruction_optimizer: str = "sgd"
+    reconstruction_lr: float = 3.92
+    reconstruction_momentum: float = 0.9
+    classification_optimizer: str = "sgd"
+    classification_lr: float = 0.1
+    classification_momentum: float = 0.9
     lr_decay_epoch: int = 50
     lr_decay: float = 0.1
     eval_every: int = 1  # the validation error after every epoch (the test set is read only at the end)
