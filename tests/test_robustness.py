@@ -303,11 +303,11 @@ def test_kills_at_random_moments_then_resume_end_like_an_uninterrupted_run(strai
     for point in rng.sample(KILL_POINTS, 2):
         kills.append(point)
         finish(start(tmp_path, data, out, *next_flags(), KILL_AT=point))
-    # And once by the clock, wherever the run is then (compiling, training, writing, evaluating).
-    delay = rng.uniform(0.0, 3.0)
-    kills.append(f"{delay:.2f}s after epoch 1 began")
+    # And once by the clock, wherever the run is then (loading, compiling, training, writing, evaluating).
+    delay = rng.uniform(0.0, 4.0)
+    kills.append(f"{delay:.2f}s after the run started")
     process = start(tmp_path, data, out, *next_flags())
-    if wait_for(process, "epoch 1/3"):
+    if wait_for(process, "output folder:"):
         time.sleep(delay)
         process.kill()
     finish(process)
