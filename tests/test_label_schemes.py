@@ -98,6 +98,8 @@ def test_supervised_end_to_end(mnist_npz, tmp_path, classifier_path):
     for key in ("conditional_generation_accuracy", "style_transfer_accuracy", "test_reconstruction_mse"):
         assert np.isfinite(metrics[key]), key
     assert 0 < metrics["label_only_reconstruction_mse"] < 1
+    assert 0 <= metrics["style_knn_digit_accuracy"] <= 1 and metrics["style_round_trip_r2"] <= 1
+    assert np.isfinite(metrics["frechet_distance"]) and np.isfinite(metrics["real_images_frechet_distance"])
     assert "conditional_accuracy_eval" in open(out / "losses.csv").readline()
     decoder = keras.models.load_model(out / "decoder.keras")
     assert [tuple(i.shape) for i in decoder.inputs] == [(None, 15), (None, 10)]
@@ -126,3 +128,16 @@ def test_the_supervised_decoder_uses_the_label(mnist_arrays):
     own_bar = [drawn[k, 4 + 2 * k : 6 + 2 * k, 4:24].mean() for k in range(10)]
     other_bar = [drawn[(k + 5) % 10, 4 + 2 * k : 6 + 2 * k, 4:24].mean() for k in range(10)]
     assert np.mean(own_bar) > np.mean(other_bar) + 0.15, (own_bar, other_bar)
+
+
+def test_supervised_variant_shows_the_label_to_the_discriminator_too(mnist_npz, tmp_path, classifier_path):
+    out = tmp_path / "run"
+    run.main(supervised.SupervisedAAE, supervised.Config, [
+        "--data", mnist_npz, "--out", str(out), *TINY, "--epochs", "1", "--classifier", classifier_path,
+        "--label-to-discriminator", "--hidden-units", "16",
+    ])
+    discriminator = keras.models.load_model(out / "discriminator.keras")
+    decoder = keras.models.load_model(out / "decoder.keras")
+    assert [tuple(i.shape) for i in discriminator.inputs] == [(None, 15), (None, 10)]
+    assert [tuple(i.shape) for i in decoder.inputs] == [(None, 15), (None, 10)]
+    assert json.load(open(out / "config.json"))["label_to_discriminator"] is True
