@@ -5,7 +5,7 @@
     python -m benchmarks.benchmark --data mnist.npz # Parzen rows on real MNIST (or set MNIST_PATH); default random images
 
 Rows, in the order they run:
-  1. the three-phase training step of each scheme, run as utils.run.train runs it: XLA-compiled,
+  1. the training step of each scheme (three phases; five for classification_aae), run as the loop runs it: XLA-compiled,
      STEPS_PER_CALL steps per call, each batch gathered from images already where the step runs;
   2. the source post's loop (separate compiled Keras models, train_on_batch per phase) ported to Keras 3;
   3. peak memory of the process after those training measurements;
@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 import aae
+import classification_aae
 import semi_supervised_aae
 import supervised_aae
 from models import build_decoder, build_discriminator, build_encoder
@@ -50,6 +51,7 @@ SCHEMES = (
     (aae.UnsupervisedAAE, aae.Config),
     (semi_supervised_aae.SemiSupervisedAAE, semi_supervised_aae.Config),
     (supervised_aae.SupervisedAAE, supervised_aae.Config),
+    (classification_aae.ClassificationAAE, classification_aae.Config),
 )
 EPOCH_IMAGES = 60_000  # all of MNIST's training images, validation included
 PRIOR_STD = 5.0  # the Gaussian prior of aae.py; only the shape of the samples matters for speed
@@ -112,18 +114,33 @@ def kernel_weights(network):
 
 
 def step_flops(model, batch):
-    """FLOPs of one three-phase step: 2 per weight per sample forward, 4 backward (input and weight gradients)."""
-    half = batch // 2
-    encoder, decoder, discriminator = (kernel_weights(model.networks[role]) for role in ("encoder", "decoder", "discriminator"))
-    forward, both = 2, 2 + 4
-    phase_1 = forward * encoder * half + both * discriminator * batch  # codes of half a batch; prior + codes judged
-    phase_2 = both * (encoder + decoder) * batch
-    # The discriminator is frozen in phase 3 but still backpropagates to give the encoder its gradient.
-    phase_3 = both * (encoder + discriminator) * batch
-    return phase_1 + phase_2 + phase_3
+    """FLOPs of one step, phase by phase: 2 per weight per sample forward, 4 more backward (input and weight gradients).
+
+    A discriminator phase encodes half a batch (forward only) and judges a batch (half codes, half
+    prior samples); reconstruction runs encoder and decoder on a batch; the generator phase runs the
+    encoder and every discriminator, frozen but backpropagating, on a batch; classification the encoder.
+    """
+    half, forward, both = batch // 2, 2, 2 + 4
+    weights = {role: kernel_weights(network) for role, network in model.networks.items()}
+    discriminators = [role for role in weights if role.startswith("discriminator")]
+    flops = 0
+    for phase in model.phases:
+        if phase.name.startswith("discriminator"):
+            flops += forward * weights["encoder"] * half + both * weights[phase.name] * batch
+        elif phase.name == "reconstruction":
+            flops += both * (weights["encoder"] + weights["decoder"]) * batch
+        elif phase.name == "generator":
+            flops += both * (weights["encoder"] + sum(weights[role] for role in discriminators)) * batch
+        elif phase.name == "classification":
+            flops += both * weights["encoder"] * batch
+        else:
+            raise ValueError(f"no FLOP count for a phase named {phase.name}")
+    return flops
 
 
 def condition_text(scheme):
+    if len(scheme.build_phases()) > 3:
+        return ", ".join(phase.name for phase in scheme.build_phases())
     if scheme.condition_on == "none":
         return "no condition"
     return f"condition {scheme.condition_dim} to the {scheme.condition_on}"

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCHEMES = ("aae", "semi_supervised_aae", "supervised_aae")
+SCHEMES = ("aae", "semi_supervised_aae", "supervised_aae", "classification_aae")
 
 
 def test_tiny_benchmark_reports_every_row(tmp_path):
