@@ -82,9 +82,9 @@ class ClusteringAAE(CategoricalAAE):
         return top, majority
 
     def validation_error(self, model):
-        top, _ = self.cluster_labels(model)
-        clusters = np.argmax(self.class_probabilities(model, self.data.x_val), axis=1)
-        return float(np.mean(top[clusters] != self.data.y_val))
+        probabilities = self.class_probabilities(model, self.data.x_val)
+        top = cluster_labels_from_top_images(probabilities, self.data.y_val)
+        return float(np.mean(top[np.argmax(probabilities, axis=1)] != self.data.y_val))
 
     def save_figures(self, model, history):
         out, k = self.config.out, self.num_classes

@@ -119,7 +119,6 @@ class SemiSupervisedAAE(Scheme):
         codes = self.encode(model, self.data.x_test)
         metrics["latent_accuracy"] = float(np.mean(self.prior.classify(codes) == self.data.y_test))
         metrics["conditional_generation_accuracy"] = self.conditional_accuracy(model)
-        metrics["classifier_test_accuracy"] = self.classifier_test_accuracy
         return metrics
 
     def progress_metrics(self, model):

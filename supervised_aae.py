@@ -99,7 +99,6 @@ class SupervisedAAE(Scheme):
         rendered = self.transfer(model, originals).reshape(-1, 28, 28)
         asked = np.tile(np.arange(10), len(originals))
         metrics["style_transfer_accuracy"] = float(np.mean(classify(self.classifier, rendered) == asked))
-        metrics["classifier_test_accuracy"] = self.classifier_test_accuracy
         # What the label alone gives: each test image reconstructed as its digit's mean training
         # image. The code's share of the style is how far test_reconstruction_mse gets below this.
         means = np.stack([self.data.x_train[self.data.y_train == k].mean(axis=0) for k in range(10)])
