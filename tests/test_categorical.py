@@ -20,7 +20,8 @@ from utils.categorical_scheme import (
 )
 from utils.priors import CategoricalPrior
 
-SMALL = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--hidden-units", "32", "--sample-every", "1"]
+SMALL = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--hidden-units", "32", "--sample-every", "1",
+         "--parzen-samples", "100", "--classifier-epochs", "1"]
 
 
 def test_two_headed_encoder_gives_a_softmax_and_a_linear_code():
@@ -188,6 +189,7 @@ def test_classification_end_to_end(mnist_npz, tmp_path):
     assert metrics["labeled_images"] == 30 and len(np.loadtxt(out / "labeled_indices.txt")) == 30
     assert 0 <= metrics["test_error"] <= 1 and 0 <= metrics["validation_error"] <= 1
     assert len(metrics["per_class_test_error"]) == 10 and np.isfinite(metrics["minutes"])
+    assert np.isfinite(metrics["frechet_distance"]) and np.isfinite(metrics["parzen_ll"])
     assert json.load(open(out / "config.json"))["labeled"] == 30
     encoder = keras.models.load_model(out / "encoder.keras")
     assert [tuple(o.shape) for o in encoder.outputs] == [(None, 10), (None, 10)]
@@ -203,6 +205,9 @@ def test_clustering_end_to_end(mnist_npz, tmp_path):
     assert metrics["clusters"] == 12 and len(metrics["cluster_labels"]) == 12
     assert 0 <= metrics["test_error"] <= 1 and 0 <= metrics["test_error_majority_vote"] <= 1
     assert sum(metrics["cluster_sizes_test"]) == 100
+    # Samples from both priors are scored like every scheme's: Parzen and the Frechet distance beside real images.
+    for key in ("parzen_ll", "real_images_parzen_ll", "frechet_distance", "real_images_frechet_distance"):
+        assert np.isfinite(metrics[key]), key
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,10 @@ TINY = ["--limit", "120", "--batch-size", "20", "--validation", "50", "--parzen-
 SCRIPTS = {
     "aae": (aae.UnsupervisedAAE, aae.Config, []),
     "semi_supervised_aae": (semi.SemiSupervisedAAE, semi.Config, ["--labeled", "60", "--classifier-epochs", "1"]),
-    "supervised_aae": (supervised.SupervisedAAE, supervised.Config, ["--classifier-epochs", "1"]),
+    # Recorded with the defaults of that time, given here as flags.
+    "supervised_aae": (supervised.SupervisedAAE, supervised.Config, [
+        "--classifier-epochs", "1", "--prior-std", "0.3", "--no-label-to-discriminator",
+        "--discriminator-lr", "0.0005", "--lr-decay-epoch", "0"]),
 }
 LOSSES = ("discriminator_loss", "discriminator_accuracy", "reconstruction_mse", "generator_loss")
 

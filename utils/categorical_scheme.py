@@ -169,8 +169,10 @@ class CategoricalAAE(Scheme):
     def validation_error(self, model):
         raise NotImplementedError
 
-    def evaluate(self, model):
-        return {"test_reconstruction_mse": self.reconstruction_mse(model, self.data.x_test, self.data.y_test)}
+    def generate(self, model, labels, rng):
+        """Images decoded from both priors: y one-hot of a uniformly drawn class or cluster, z from the
+        style prior. Only the count of `labels` is used (a cluster is not a digit)."""
+        return self.decode(model, [self.prior.sample(rng, len(labels)), self.style_prior.sample(rng, len(labels))])
 
 
 def confusion(truth, predicted, rows, cols):
