@@ -19,10 +19,13 @@ from utils import run
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "three_schemes.json")
 TINY = ["--limit", "120", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--epochs", "2"]
+# Recorded with the defaults of that time; the defaults changed since are given here as flags.
 SCRIPTS = {
-    "aae": (aae.UnsupervisedAAE, aae.Config, []),
+    "aae": (aae.UnsupervisedAAE, aae.Config, [
+        "--discriminator-lr", "0.01", "--discriminator-momentum", "0", "--generator-lr", "0.01",
+        "--generator-momentum", "0", "--reconstruction-optimizer", "adam", "--reconstruction-lr", "0.001",
+        "--lr-decay-epoch", "0"]),
     "semi_supervised_aae": (semi.SemiSupervisedAAE, semi.Config, ["--labeled", "60", "--classifier-epochs", "1"]),
-    # Recorded with the defaults of that time, given here as flags.
     "supervised_aae": (supervised.SupervisedAAE, supervised.Config, [
         "--classifier-epochs", "1", "--prior-std", "0.3", "--no-label-to-discriminator",
         "--discriminator-lr", "0.0005", "--lr-decay-epoch", "0"]),
