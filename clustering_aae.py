@@ -81,14 +81,25 @@ class ClusteringAAE(CategoricalAAE):
         majority = cluster_labels_by_majority(np.argmax(probabilities, axis=1), self.data.y_val, self.num_classes)
         return top, majority
 
-    def validation_error(self, model):
+    def validation_errors(self, model):
+        """The validation error with each cluster labelled by the paper's rule, and by majority vote
+        (steadier from epoch to epoch: the paper's rule hangs on one image per cluster)."""
         probabilities = self.class_probabilities(model, self.data.x_val)
+        clusters = np.argmax(probabilities, axis=1)
         top = cluster_labels_from_top_images(probabilities, self.data.y_val)
-        return float(np.mean(top[np.argmax(probabilities, axis=1)] != self.data.y_val))
+        majority = cluster_labels_by_majority(clusters, self.data.y_val, self.num_classes)
+        return float(np.mean(top[clusters] != self.data.y_val)), float(np.mean(majority[clusters] != self.data.y_val))
+
+    def validation_error(self, model):
+        return self.validation_errors(model)[0]
+
+    def progress_metrics(self, model):
+        paper, majority = self.validation_errors(model)
+        return {"validation_error_eval": paper, "validation_error_majority_vote_eval": majority}
 
     def save_figures(self, model, history):
         out, k = self.config.out, self.num_classes
-        top, _ = self.cluster_labels(model)
+        top, majority = self.cluster_labels(model)
         clusters = np.argmax(self.class_probabilities(model, self.data.x_test), axis=1)
         save_count_matrix(
             confusion(clusters, self.data.y_test, k, 10), f"{out}/confusion.png",
@@ -96,8 +107,10 @@ class ClusteringAAE(CategoricalAAE):
             row_labels=[f"{i} ({top[i]})" for i in range(k)],
         )
         save_error_curve(
-            history, "validation_error_eval", f"{out}/error.png", title=f"{k} clusters: validation error per epoch",
-            final={"test error": float(np.mean(top[clusters] != self.data.y_test))},
+            history, ("validation_error_eval", "validation_error_majority_vote_eval"), f"{out}/error.png",
+            title=f"{k} clusters: validation error per epoch",
+            final={"test error": float(np.mean(top[clusters] != self.data.y_test)),
+                   "test error, majority vote": float(np.mean(majority[clusters] != self.data.y_test))},
         )
         # Each cluster's head (decoded from its one-hot y with z = 0), then test images it holds.
         heads = self.decode(model, [np.eye(k, dtype=np.float32), np.zeros((k, self.config.latent_dim), np.float32)])

@@ -205,6 +205,10 @@ def test_clustering_end_to_end(mnist_npz, tmp_path):
     assert metrics["clusters"] == 12 and len(metrics["cluster_labels"]) == 12
     assert 0 <= metrics["test_error"] <= 1 and 0 <= metrics["test_error_majority_vote"] <= 1
     assert sum(metrics["cluster_sizes_test"]) == 100
+    # Both validation errors per epoch: the paper's rule (the same as the final metric) and majority vote.
+    last = list(csv.DictReader(open(out / "losses.csv")))[-1]
+    assert float(last["validation_error_eval"]) == pytest.approx(metrics["validation_error"])
+    assert 0 <= float(last["validation_error_majority_vote_eval"]) <= float(last["validation_error_eval"]) + 1e-9
     # Samples from both priors are scored like every scheme's: Parzen and the Frechet distance beside real images.
     for key in ("parzen_ll", "real_images_parzen_ll", "frechet_distance", "real_images_frechet_distance"):
         assert np.isfinite(metrics[key]), key

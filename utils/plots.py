@@ -121,15 +121,18 @@ def save_count_matrix(counts, path, title, ylabel, xlabel, row_labels=None, col_
     plt.close(fig)
 
 
-def save_error_curve(history, column, path, title, final=None):
-    """The error per epoch of `column` (percent), and `final` {label: error} drawn as points at the last epoch."""
-    points = [(row["epoch"], 100 * row[column]) for row in history if row.get(column) not in (None, "")]
+def save_error_curve(history, columns, path, title, final=None):
+    """The error per epoch (percent) of each of `columns` (one name or several), and `final`
+    {label: error} drawn as points at the last epoch."""
+    columns = (columns,) if isinstance(columns, str) else tuple(columns)
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
-    if points:
-        ax.plot(*zip(*points), marker="o", ms=2, label=column.replace("_", " "))
+    for i, column in enumerate(columns):
+        points = [(row["epoch"], 100 * row[column]) for row in history if row.get(column) not in (None, "")]
+        if points:
+            ax.plot(*zip(*points), marker="o", ms=2, color=f"C{i}", label=column.replace("_", " "))
     last = history[-1]["epoch"] if history else 0
-    for i, (label, value) in enumerate((final or {}).items()):
-        ax.plot([last], [100 * value], marker="*", ms=10, ls="", color=f"C{i + 1}", label=f"{label}: {100 * value:.2f}%")
+    for i, (label, value) in enumerate((final or {}).items(), start=len(columns)):
+        ax.plot([last], [100 * value], marker="*", ms=10, ls="", color=f"C{i}", label=f"{label}: {100 * value:.2f}%")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
