@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 DIGIT_COLORS = plt.get_cmap("tab10")
 
@@ -134,6 +135,9 @@ def save_error_curve(history, columns, path, title, final=None):
     for i, (label, value) in enumerate((final or {}).items(), start=len(columns)):
         ax.plot([last], [100 * value], marker="*", ms=10, ls="", color=f"C{i}", label=f"{label}: {100 * value:.2f}%")
     ax.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")  # 2, 3, 4 rather than 2x10^0 on the log axis
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
     ax.grid(True, which="both", lw=0.3)
