@@ -76,17 +76,17 @@ class ClusteringAAE(CategoricalAAE):
     def cluster_labels(self, model):
         """Each cluster's digit by the paper's rule (the validation image with the highest q(y = i | x)),
         and by majority vote of the validation images assigned to it; and those assignments."""
-        probabilities = self.class_probabilities(model, self.data.x_val)
-        top = cluster_labels_from_top_images(probabilities, self.data.y_val)
-        majority = cluster_labels_by_majority(np.argmax(probabilities, axis=1), self.data.y_val, self.num_classes)
+        log_probabilities = self.class_log_probabilities(model, self.data.x_val)
+        top = cluster_labels_from_top_images(log_probabilities, self.data.y_val)
+        majority = cluster_labels_by_majority(np.argmax(log_probabilities, axis=1), self.data.y_val, self.num_classes)
         return top, majority
 
     def validation_errors(self, model):
         """The validation error with each cluster labelled by the paper's rule, and by majority vote
         (steadier from epoch to epoch: the paper's rule hangs on one image per cluster)."""
-        probabilities = self.class_probabilities(model, self.data.x_val)
-        clusters = np.argmax(probabilities, axis=1)
-        top = cluster_labels_from_top_images(probabilities, self.data.y_val)
+        log_probabilities = self.class_log_probabilities(model, self.data.x_val)
+        clusters = np.argmax(log_probabilities, axis=1)
+        top = cluster_labels_from_top_images(log_probabilities, self.data.y_val)
         majority = cluster_labels_by_majority(clusters, self.data.y_val, self.num_classes)
         return float(np.mean(top[clusters] != self.data.y_val)), float(np.mean(majority[clusters] != self.data.y_val))
 
@@ -100,7 +100,7 @@ class ClusteringAAE(CategoricalAAE):
     def save_figures(self, model, history):
         out, k = self.config.out, self.num_classes
         top, majority = self.cluster_labels(model)
-        clusters = np.argmax(self.class_probabilities(model, self.data.x_test), axis=1)
+        clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
         save_count_matrix(
             confusion(clusters, self.data.y_test, k, 10), f"{out}/confusion.png",
             title="test images: cluster (row, its digit) x true digit", ylabel="cluster", xlabel="digit",
@@ -127,7 +127,7 @@ class ClusteringAAE(CategoricalAAE):
 
     def evaluate(self, model):
         top, majority = self.cluster_labels(model)
-        clusters = np.argmax(self.class_probabilities(model, self.data.x_test), axis=1)
+        clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
         return {
             "clusters": self.num_classes,
             "test_error": float(np.mean(top[clusters] != self.data.y_test)),

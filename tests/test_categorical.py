@@ -17,6 +17,7 @@ from utils.categorical_scheme import (
     balanced_labeled_indices,
     cluster_labels_by_majority,
     cluster_labels_from_top_images,
+    log_softmax,
 )
 from utils.priors import CategoricalPrior
 
@@ -68,6 +69,30 @@ def test_cluster_labels_on_a_hand_made_example():
     # Majority vote over the images assigned to each cluster (argmax: 0, 0, 0, 1, 2, 3); ties go to the smaller digit.
     np.testing.assert_array_equal(cluster_labels_by_majority(np.argmax(probabilities, 1), digits, 4), [1, 3, 5, 4])
     assert cluster_labels_by_majority(np.array([0, 0]), np.array([2, 2]), 3).tolist() == [2, -1, -1]
+
+
+def test_log_probabilities_rank_images_whose_softmax_saturates():
+    # A confident encoder: its softmax rounds to the same float32 value (1 - 6e-8) for many images,
+    # so ranking by q(y = i | x) in float32 would tie them; log q from the logits keeps them apart.
+    s = scheme("clustering", clusters=4, batch_norm=False)
+    model = s.build_model()
+    kernel = model.networks["encoder"].get_layer("class").kernel
+    kernel.assign(kernel * 1e5)
+    images = s.data.x_val
+    probabilities = s.class_probabilities(model, images)
+    log_probabilities = s.class_log_probabilities(model, images)
+    assert log_probabilities.shape == probabilities.shape == (len(images), 4)
+    np.testing.assert_allclose(np.exp(log_probabilities), probabilities, atol=1e-6)
+    saturated = probabilities == probabilities.max(axis=0)
+    assert saturated.sum(axis=0).max() > 1  # float32 ties at the top of some cluster
+    best = log_probabilities.argmax(axis=0)
+    for cluster in range(4):
+        column = log_probabilities[:, cluster]
+        assert np.sum(column == column[best[cluster]]) == 1  # a unique most confident image
+    # Even where exp(other logits - top logit) is below float64's epsilon next to 1.
+    top = log_softmax(np.array([[0.0, 50.0, 10.0], [0.0, 60.0, 10.0], [1.0, 2.0, 3.0]]))[:, 1]
+    assert top[0] < top[1] < 0 and top[0] == pytest.approx(-np.exp(-40.0), rel=1e-9)
+    assert top[2] == pytest.approx(2 - np.log(np.exp(1) + np.exp(2) + np.exp(3)))
 
 
 def scheme(kind, **overrides):

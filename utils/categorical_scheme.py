@@ -7,6 +7,7 @@ q(y | x) on the labeled images, and y is the class; without (section 6) y is a c
 
 import dataclasses
 
+import keras
 import numpy as np
 
 from models import build_decoder, build_discriminator, build_two_headed_encoder
@@ -58,9 +59,10 @@ def balanced_labeled_indices(labels, count, seed, classes=10):
     return np.sort(np.concatenate(chosen))
 
 
-def cluster_labels_from_top_images(probabilities, labels):
-    """The paper's rule: cluster i takes the label of the image with the highest q(y = i | x)."""
-    return np.asarray(labels)[np.argmax(probabilities, axis=0)]
+def cluster_labels_from_top_images(log_probabilities, labels):
+    """The paper's rule: cluster i takes the label of the image with the highest q(y = i | x) (pass log q:
+    probabilities near 1 tie in float32)."""
+    return np.asarray(labels)[np.argmax(log_probabilities, axis=0)]
 
 
 def cluster_labels_by_majority(clusters, labels, num_clusters):
@@ -71,6 +73,15 @@ def cluster_labels_by_majority(clusters, labels, num_clusters):
         if len(members):
             result[cluster] = np.bincount(members).argmax()
     return result
+
+
+def log_softmax(logits):
+    """log softmax of each row, exact for the most probable class even when the others' share is
+    below float64's epsilon: log q = -log1p(sum of the others' exp(logit - max))."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    others = np.exp(shifted)
+    others[np.arange(len(shifted)), np.argmax(shifted, axis=1)] = 0.0
+    return shifted - np.log1p(others.sum(axis=1, keepdims=True))
 
 
 def per_class_error(predicted, truth, classes=10):
@@ -149,6 +160,16 @@ class CategoricalAAE(Scheme):
 
     def class_probabilities(self, model, images):
         return self.encode(model, images)[0]
+
+    def class_log_probabilities(self, model, images):
+        """log q(y | x), from the encoder's logits (float64): a confident softmax rounds to exactly
+        1 - 6e-8 in float32 for hundreds of images, which would tie them when ranking images by q(y = i | x)."""
+        encoder = model.networks["encoder"]
+        if getattr(self, "_logits_of", None) is not encoder:
+            self._logits_model = keras.Model(encoder.inputs, encoder.get_layer("class_probabilities").input)
+            self._logits_of = encoder
+        logits = self._logits_model.predict(images, batch_size=1000, verbose=0).astype(np.float64)
+        return log_softmax(logits)
 
     def styles_grid(self, model, rows):
         """Row r: the one-hot y of `rows[r]`; column j: style z_j from the prior, the same down the column."""
