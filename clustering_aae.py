@@ -77,17 +77,15 @@ class ClusteringAAE(CategoricalAAE):
         """Each cluster's digit by the paper's rule (the validation image with the highest q(y = i | x)),
         and by majority vote of the validation images assigned to it; and those assignments."""
         log_probabilities = self.class_log_probabilities(model, self.data.x_val)
+        clusters = np.argmax(log_probabilities, axis=1)
         top = cluster_labels_from_top_images(log_probabilities, self.data.y_val)
-        majority = cluster_labels_by_majority(np.argmax(log_probabilities, axis=1), self.data.y_val, self.num_classes)
-        return top, majority
+        majority = cluster_labels_by_majority(clusters, self.data.y_val, self.num_classes)
+        return top, majority, clusters
 
     def validation_errors(self, model):
         """The validation error with each cluster labelled by the paper's rule, and by majority vote
         (steadier from epoch to epoch: the paper's rule hangs on one image per cluster)."""
-        log_probabilities = self.class_log_probabilities(model, self.data.x_val)
-        clusters = np.argmax(log_probabilities, axis=1)
-        top = cluster_labels_from_top_images(log_probabilities, self.data.y_val)
-        majority = cluster_labels_by_majority(clusters, self.data.y_val, self.num_classes)
+        top, majority, clusters = self.cluster_labels(model)
         return float(np.mean(top[clusters] != self.data.y_val)), float(np.mean(majority[clusters] != self.data.y_val))
 
     def validation_error(self, model):
@@ -99,7 +97,7 @@ class ClusteringAAE(CategoricalAAE):
 
     def save_figures(self, model, history):
         out, k = self.config.out, self.num_classes
-        top, majority = self.cluster_labels(model)
+        top, majority, _ = self.cluster_labels(model)
         clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
         save_count_matrix(
             confusion(clusters, self.data.y_test, k, 10), f"{out}/confusion.png",
@@ -126,7 +124,7 @@ class ClusteringAAE(CategoricalAAE):
         super().save_figures(model, history)
 
     def evaluate(self, model):
-        top, majority = self.cluster_labels(model)
+        top, majority, _ = self.cluster_labels(model)
         clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
         return {
             "clusters": self.num_classes,

@@ -93,6 +93,7 @@ class CategoricalAAE(Scheme):
 
     num_classes = 10  # the width of y; clustering sets it from --clusters
     labeled = None  # indices of the labeled training images, or None without labels
+    _logits_model = _logits_of = None  # the encoder up to its softmax, and the encoder it was cut from
 
     def build_prior(self):
         self.style_prior = GaussianPrior(self.config.latent_dim, self.config.prior_std)
@@ -165,7 +166,7 @@ class CategoricalAAE(Scheme):
         """log q(y | x), from the encoder's logits (float64): a confident softmax rounds to exactly
         1 - 6e-8 in float32 for hundreds of images, which would tie them when ranking images by q(y = i | x)."""
         encoder = model.networks["encoder"]
-        if getattr(self, "_logits_of", None) is not encoder:
+        if self._logits_of is not encoder:  # built once per encoder: a new model would retrace predict
             self._logits_model = keras.Model(encoder.inputs, encoder.get_layer("class_probabilities").input)
             self._logits_of = encoder
         logits = self._logits_model.predict(images, batch_size=1000, verbose=0).astype(np.float64)
