@@ -82,6 +82,13 @@ class ClusteringAAE(CategoricalAAE):
         majority = cluster_labels_by_majority(clusters, self.data.y_val, self.num_classes)
         return top, majority, clusters
 
+    def labelled_clusters(self, model):
+        """cluster_labels(), then the test images' clusters: each cluster's digit by both rules, and
+        the validation and test images' clusters."""
+        top, majority, validation_clusters = self.cluster_labels(model)
+        test_clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
+        return top, majority, validation_clusters, test_clusters
+
     def validation_errors(self, model):
         """The validation error with each cluster labelled by the paper's rule, and by majority vote
         (steadier from epoch to epoch: the paper's rule hangs on one image per cluster)."""
@@ -97,8 +104,7 @@ class ClusteringAAE(CategoricalAAE):
 
     def save_figures(self, model, history):
         out, k = self.config.out, self.num_classes
-        top, majority, _ = self.cluster_labels(model)
-        clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
+        top, majority, _, clusters = self.labelled_clusters(model)
         save_count_matrix(
             confusion(clusters, self.data.y_test, k, 10), f"{out}/confusion.png",
             title="test images: cluster (row, its digit) x true digit", ylabel="cluster", xlabel="digit",
@@ -124,13 +130,12 @@ class ClusteringAAE(CategoricalAAE):
         super().save_figures(model, history)
 
     def evaluate(self, model):
-        top, majority, _ = self.cluster_labels(model)
-        clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
+        top, majority, validation_clusters, clusters = self.labelled_clusters(model)
         return {
             "clusters": self.num_classes,
             "test_error": float(np.mean(top[clusters] != self.data.y_test)),
             "test_error_majority_vote": float(np.mean(majority[clusters] != self.data.y_test)),
-            "validation_error": self.validation_error(model),
+            "validation_error": float(np.mean(top[validation_clusters] != self.data.y_val)),
             "per_class_test_error": per_class_error(top[clusters], self.data.y_test),
             "cluster_labels": top.tolist(),
             "cluster_labels_majority_vote": majority.tolist(),
