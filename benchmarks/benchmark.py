@@ -143,7 +143,8 @@ def condition_text(scheme):
         return ", ".join(phase.name for phase in scheme.build_phases())
     if scheme.condition_on == "none":
         return "no condition"
-    return f"condition {scheme.condition_dim} to the {scheme.condition_on}"
+    to = "decoder and discriminator" if scheme.condition_on == "both" else scheme.condition_on
+    return f"condition {scheme.condition_dim} to the {to}"
 
 
 def time_training_step(scheme_class, config_class, data, sizes):
