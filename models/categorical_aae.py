@@ -29,10 +29,19 @@ def corrupt(images, seed, noise_std, dropout, offset):
     return images
 
 
-def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False):
+def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
-    "labeled_images" and "labels" (one-hot)."""
+    "labeled_images" and "labels" (one-hot).
+
+    With `style_sees_class` the style discriminator judges (z, y) pairs, its real pairs the
+    encoder's own y with a prior z (not in the paper; the supervised scheme's label to the
+    discriminator, with y for the label): z is pushed to the same Gaussian whatever y is. y reaches
+    it as a given (no gradient), so the generator moves z only through it.
+    """
+
+    def style_input(z, y):
+        return [z, ops.stop_gradient(y)] if style_sees_class else z
 
     def encode(networks, inputs, images, offset):
         return networks["encoder"](corrupt(images, inputs["noise_seed"], noise_std, dropout, offset), training=True)
@@ -47,8 +56,11 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False):
         def loss(networks, inputs):
             prior = inputs[f"{head}_prior"]
             half = prior.shape[0]
-            codes = ops.stop_gradient(encode(networks, inputs, inputs["images"][:half], 2 + index)[index])
-            predictions = networks[f"discriminator_{head}"](ops.concatenate([prior, codes], axis=0), training=True)
+            y, z = encode(networks, inputs, inputs["images"][:half], 2 + index)
+            codes = ops.concatenate([prior, ops.stop_gradient((y, z)[index])], axis=0)
+            if head == "style":
+                codes = style_input(codes, ops.concatenate([y, y], axis=0))
+            predictions = networks[f"discriminator_{head}"](codes, training=True)
             targets = ops.concatenate([ops.ones((half, 1)), ops.zeros((half, 1))], axis=0)
             value = binary_crossentropy(targets, predictions)
             accuracy = ops.mean(ops.cast((predictions > 0.5) == (targets > 0.5), "float32"))
@@ -60,7 +72,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False):
     def generator_loss(networks, inputs):
         y, z = encode(networks, inputs, inputs["images"], 4)
         fool_y = networks["discriminator_class"](y, training=True)
-        fool_z = networks["discriminator_style"](z, training=True)
+        fool_z = networks["discriminator_style"](style_input(z, y), training=True)
         loss_y = binary_crossentropy(ops.ones_like(fool_y), fool_y)
         loss_z = binary_crossentropy(ops.ones_like(fool_z), fool_z)
         return loss_y + loss_z, {"generator_class_loss": loss_y, "generator_style_loss": loss_z}

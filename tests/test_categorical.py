@@ -148,6 +148,21 @@ def test_each_phase_changes_only_its_own_variables(phase, changes):
         assert moved["class/kernel"] and moved["encoder_hidden_1/kernel"]
 
 
+@pytest.mark.parametrize("phase, changes", [("discriminator_style", {"discriminator_style"}), ("generator", {"encoder"})])
+def test_style_discriminator_that_sees_y_judges_pairs_and_moves_only_its_phase(phase, changes):
+    s = scheme("clustering", clusters=7, style_discriminator_sees_class=True, lr_decay_epoch=0)
+    model = s.build_model()
+    assert [tuple(i.shape) for i in model.networks["discriminator_style"].inputs] == [(None, 5), (None, 7)]
+    for name, optimizer in model.optimizers.items():
+        optimizer.learning_rate.assign(0.01 if name == phase else 0.0)
+    before = snapshot(model)
+    tf.function(model.train_step, jit_compile=True)(batch(s))
+    after = snapshot(model)
+    for name in model.networks:
+        moved = [not np.array_equal(a, b) for a, b in zip(before[name], after[name])]
+        assert any(moved) == (name in changes), (phase, name)
+
+
 def test_clustering_has_no_classification_phase_and_sees_no_labels():
     s = scheme("clustering", clusters=7)
     model = s.build_model()

@@ -26,6 +26,9 @@ class CategoricalConfig(AAEConfig):
     noise_std: float = option(0.3, "std of the Gaussian noise added to the encoder's input images in training", minimum=0.0)
     input_dropout: float = option(0.0, "fraction of the encoder's input pixels zeroed in training", minimum=0.0)
     batch_norm: bool = option(False, "batch-normalise the encoder's layers, its two heads included")
+    style_discriminator_sees_class: bool = option(
+        False, "the discriminator on z also sees the encoder's y (not in the paper): z pushed to one Gaussian whatever y is"
+    )
     class_discriminator_lr: float = option(0.0001, "learning rate of the discriminator on y", positive=True)
     classification_optimizer: str = option("adam", "optimizer of the classification phase: adam (beta_1 0.9) or sgd", choices=("sgd", "adam"))
     classification_lr: float = option(0.001, "learning rate of the classification phase", positive=True)
@@ -109,12 +112,17 @@ class CategoricalAAE(Scheme):
             "encoder": build_two_headed_encoder(k, c.latent_dim, seed=c.seed, batch_norm=c.batch_norm, **sizes),
             "decoder": build_decoder(c.latent_dim, k, seed=c.seed + 100, label_first=True, **sizes),
             "discriminator_class": build_discriminator(k, seed=c.seed + 200, name="discriminator_class", **sizes),
-            "discriminator_style": build_discriminator(c.latent_dim, seed=c.seed + 300, name="discriminator_style", **sizes),
+            "discriminator_style": build_discriminator(
+                c.latent_dim, k if c.style_discriminator_sees_class else 0, seed=c.seed + 300, name="discriminator_style", **sizes
+            ),
         }
 
     def build_phases(self):
         c = self.config
-        return categorical_aae_phases(c.noise_std, c.input_dropout, classification=self.labeled is not None)
+        return categorical_aae_phases(
+            c.noise_std, c.input_dropout, classification=self.labeled is not None,
+            style_sees_class=c.style_discriminator_sees_class,
+        )
 
     def build_optimizers(self, steps_per_epoch):
         c = self.config
