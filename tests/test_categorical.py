@@ -119,6 +119,20 @@ def snapshot(model):
     return {name: [np.array(v) for v in network.trainable_variables] for name, network in model.networks.items()}
 
 
+def step_only(s, model, phase, changes):
+    """One training step with every phase but `phase` at rate 0; asserts that exactly the networks in
+    `changes` moved, and returns the weights before and after."""
+    for name, optimizer in model.optimizers.items():
+        optimizer.learning_rate.assign(0.01 if name == phase else 0.0)
+    before = snapshot(model)
+    tf.function(model.train_step, jit_compile=True)(batch(s))
+    after = snapshot(model)
+    for name in model.networks:
+        moved = [not np.array_equal(a, b) for a, b in zip(before[name], after[name])]
+        assert any(moved) == (name in changes), (phase, name)
+    return before, after
+
+
 @pytest.mark.parametrize(
     "phase, changes",
     [
@@ -132,14 +146,7 @@ def snapshot(model):
 def test_each_phase_changes_only_its_own_variables(phase, changes):
     s = scheme("classification", labeled=100, lr_decay_epoch=0)  # constant rates, which the test sets
     model = s.build_model()
-    for name, optimizer in model.optimizers.items():  # switch every other phase off
-        optimizer.learning_rate.assign(0.01 if name == phase else 0.0)
-    before = snapshot(model)
-    tf.function(model.train_step, jit_compile=True)(batch(s))
-    after = snapshot(model)
-    for name in model.networks:
-        moved = [not np.array_equal(a, b) for a, b in zip(before[name], after[name])]
-        assert any(moved) == (name in changes), (phase, name)
+    before, after = step_only(s, model, phase, changes)
     if phase == "classification":
         # The y path and the shared layers move; the style head does not.
         paths = [v.path for v in model.networks["encoder"].trainable_variables]
@@ -153,14 +160,7 @@ def test_style_discriminator_that_sees_y_judges_pairs_and_moves_only_its_phase(p
     s = scheme("clustering", clusters=7, style_discriminator_sees_class=True, lr_decay_epoch=0)
     model = s.build_model()
     assert [tuple(i.shape) for i in model.networks["discriminator_style"].inputs] == [(None, 5), (None, 7)]
-    for name, optimizer in model.optimizers.items():
-        optimizer.learning_rate.assign(0.01 if name == phase else 0.0)
-    before = snapshot(model)
-    tf.function(model.train_step, jit_compile=True)(batch(s))
-    after = snapshot(model)
-    for name in model.networks:
-        moved = [not np.array_equal(a, b) for a, b in zip(before[name], after[name])]
-        assert any(moved) == (name in changes), (phase, name)
+    step_only(s, model, phase, changes)
 
 
 def test_clustering_has_no_classification_phase_and_sees_no_labels():
