@@ -55,6 +55,14 @@ class Config(CategoricalConfig):
     reconstruction_momentum: float = 0.9
     lr_decay_epoch: int = 50
     lr_decay: float = 0.1
+    # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
+    recipe: str = "project"
+    consistency_weight: float = 0.0  # KL(q(y | x) || q(y | x shifted by up to max_shift pixels))
+    max_shift: int = 2
+    balance_weight: float = 0.0  # log K - entropy of the batch-mean q(y | x)
+    recoverability_weight: float = 0.0  # cross-entropy of q(y | decoded prior sample (y, z)) to its y
+    ingredient_lr: float = 0.1  # SGD of the two phases above
+    ingredient_momentum: float = 0.9
     eval_every: int = 1  # the validation error after every epoch (the test set is read only at the end)
     sample_every: int = 10
 
@@ -140,6 +148,8 @@ class ClusteringAAE(CategoricalAAE):
             "cluster_labels": top.tolist(),
             "cluster_labels_majority_vote": majority.tolist(),
             "cluster_sizes_test": np.bincount(clusters, minlength=self.num_classes).tolist(),
+            # Heads of the clusters the test images use; each cluster's digit by the paper's rule.
+            **self.content_measures(model, top, used=np.unique(clusters)),
             **super().evaluate(model),
         }
 

@@ -4,7 +4,16 @@ decoder p(x | y, z), and one discriminator per head (y against a Categorical pri
 Per batch, in order (the paper's appendix): reconstruction; regularization, both discriminators and
 then the encoder as generator against both; for semi-supervised classification, a classification
 phase, the cross-entropy of q(y | x) on a batch of labeled images.
+
+Beyond the paper, each behind its own weight (0: the phase is not built):
+- consistency (IMSAT, Hu et al. 2017; VAT, Miyato et al. 2018): KL(q(y | x) || q(y | x')) with x'
+  the image moved by a few pixels, so y ignores what a shift changes; with it, balance (IMSAT's
+  marginal term): the entropy of the batch-mean of q(y | x), maximal when every class is used alike;
+- recoverability (ClusterGAN, Mukherjee et al. 2019; InfoGAN's mutual information): the encoder
+  reads back the y that a prior sample (y, z) was decoded from, so each y draws its own digit.
 """
+
+import math
 
 import tensorflow as tf
 from keras import ops
@@ -29,7 +38,44 @@ def corrupt(images, seed, noise_std, dropout, offset):
     return images
 
 
-def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False):
+def shift_offsets(count, seed, max_shift):
+    """Per image a whole-pixel offset (rows, columns), each drawn uniformly from [-max_shift, max_shift]."""
+    return tf.random.stateless_uniform((count, 2), seed, -max_shift, max_shift + 1, dtype=tf.int32)
+
+
+def shift_images(images, offsets):
+    """Each image moved by its own offset; what moves in from outside the frame is 0.
+
+    As two batched 28x28 matrix products (rows, then columns) rather than a gather: the same on a
+    CPU and a GPU, and compiled by XLA like the rest of the step.
+    """
+    size = images.shape[1]
+    positions = tf.range(size)
+
+    def movers(offset):  # movers[b, i, j] = 1 where j = i - offset[b]: output i takes input i - offset
+        return tf.cast(positions[None, :, None] - offset[:, None, None] == positions[None, None, :], images.dtype)
+
+    return movers(offsets[:, 0]) @ images @ tf.transpose(movers(offsets[:, 1]), [0, 2, 1])
+
+
+# Added inside the logarithms (as IMSAT's code does) rather than clipping: a clipped probability
+# gets no gradient, and a confidently wrong q(y | x') is the one that most needs it.
+EPSILON = 1e-8
+
+
+def kl_divergence(p, q):
+    """KL(p || q) of each row of two batches of distributions, averaged over the batch."""
+    return ops.mean(ops.sum(p * (ops.log(p + EPSILON) - ops.log(q + EPSILON)), axis=1))
+
+
+def marginal_entropy(q):
+    """The entropy of the batch-mean of q(y | x): log K when every class is used alike, 0 when one takes all."""
+    mean = ops.mean(q, axis=0)
+    return -ops.sum(mean * ops.log(mean + EPSILON))
+
+
+def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
+                           consistency_weight=0.0, balance_weight=0.0, max_shift=2, recoverability_weight=0.0):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -38,6 +84,9 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     encoder's own y with a prior z (not in the paper; the supervised scheme's label to the
     discriminator, with y for the label): z is pushed to the same Gaussian whatever y is. y reaches
     it as a given (no gradient), so the generator moves z only through it.
+
+    A consistency phase (encoder) runs when `consistency_weight` or `balance_weight` is positive, a
+    recoverability phase (encoder and decoder) when `recoverability_weight` is.
     """
 
     def style_input(z, y):
@@ -84,6 +133,29 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         accuracy = ops.mean(ops.cast(ops.argmax(y, axis=1) == ops.argmax(labels, axis=1), "float32"))
         return cross_entropy, {"classification_loss": cross_entropy, "labeled_accuracy": accuracy}
 
+    def consistency_loss(networks, inputs):
+        images = inputs["images"]
+        y, _ = encode(networks, inputs, images, 6)
+        loss, logs = 0.0, {}
+        if consistency_weight:
+            moved = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 7, max_shift))
+            y_moved, _ = encode(networks, inputs, moved, 8)
+            # The unmoved image's q(y | x) is the target, as in VAT: only the moved image's is pulled.
+            kl = kl_divergence(ops.stop_gradient(y), y_moved)
+            loss, logs["consistency_kl"] = loss + consistency_weight * kl, kl
+        if balance_weight:
+            entropy = marginal_entropy(y)
+            # log K - H: a loss that is 0 at perfect balance.
+            loss, logs["marginal_entropy"] = loss + balance_weight * (math.log(y.shape[-1]) - entropy), entropy
+        return loss, logs
+
+    def recoverability_loss(networks, inputs):
+        wanted = inputs["class_prior"]
+        drawn = networks["decoder"]([wanted, inputs["style_prior"]], training=True)
+        y, _ = networks["encoder"](drawn, training=True)
+        cross_entropy = -ops.mean(ops.sum(wanted * ops.log(ops.clip(y, 1e-7, 1.0)), axis=1))
+        return recoverability_weight * cross_entropy, {"recoverability_loss": cross_entropy}
+
     phases = [
         Phase("reconstruction", ("encoder", "decoder"), reconstruction_loss, ("reconstruction_mse",)),
         discriminator_phase("class", 0),
@@ -92,4 +164,9 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     ]
     if classification:
         phases.append(Phase("classification", ("encoder",), classification_loss, ("classification_loss", "labeled_accuracy")))
+    if consistency_weight or balance_weight:
+        logs = ("consistency_kl",) * bool(consistency_weight) + ("marginal_entropy",) * bool(balance_weight)
+        phases.append(Phase("consistency", ("encoder",), consistency_loss, logs))
+    if recoverability_weight:
+        phases.append(Phase("recoverability", ("encoder", "decoder"), recoverability_loss, ("recoverability_loss",)))
     return phases

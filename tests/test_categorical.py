@@ -11,6 +11,7 @@ import tensorflow as tf
 import classification_aae as classification
 import clustering_aae as clustering
 from models import build_two_headed_encoder
+from models.categorical_aae import kl_divergence, marginal_entropy, shift_images, shift_offsets
 from tests.conftest import tiny_data
 from utils import run, training
 from utils.categorical_scheme import (
@@ -19,6 +20,7 @@ from utils.categorical_scheme import (
     cluster_labels_from_top_images,
     log_softmax,
 )
+from utils.config import ConfigError
 from utils.priors import CategoricalPrior
 
 SMALL = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--hidden-units", "32", "--sample-every", "1",
@@ -155,6 +157,61 @@ def test_each_phase_changes_only_its_own_variables(phase, changes):
         assert moved["class/kernel"] and moved["encoder_hidden_1/kernel"]
 
 
+@pytest.mark.parametrize("phase, changes", [("consistency", {"encoder"}), ("recoverability", {"encoder", "decoder"})])
+@pytest.mark.parametrize("kind", ["classification", "clustering"])
+def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, changes):
+    extra = {"labeled": 100} if kind == "classification" else {"clusters": 7}
+    s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, recoverability_weight=1.0, lr_decay_epoch=0, **extra)
+    model = s.build_model()
+    assert [p.name for p in model.phases][-2:] == ["consistency", "recoverability"]
+    assert {"consistency_kl", "marginal_entropy", "recoverability_loss"} <= set(model.log_names)
+    step_only(s, model, phase, changes)
+
+
+def test_the_paper_recipe_has_no_ingredient_phase_and_refuses_an_ingredient():
+    config = clustering.Config(recipe="paper", consistency_weight=1.0, balance_weight=0.5)
+    with pytest.raises(ConfigError, match="--recipe paper .* excludes --consistency-weight 1.0"):
+        config.validate()
+    config = clustering.Config(recipe="paper")
+    config.validate()
+    assert (config.consistency_weight, config.balance_weight, config.recoverability_weight) == (0, 0, 0)
+    s = scheme("clustering", clusters=7, recipe="paper")
+    s.config.validate()
+    assert [p.name for p in s.build_model().phases] == ["reconstruction", "discriminator_class", "discriminator_style", "generator"]
+
+
+def test_kl_divergence_and_marginal_entropy_on_hand_made_distributions():
+    p = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7]], np.float32)
+    q = np.array([[0.25, 0.75, 0.0], [0.1, 0.2, 0.7]], np.float32)
+    assert float(kl_divergence(p, p)) == 0.0
+    # Row 1: 0.5 log(0.5 / 0.25) + 0.5 log(0.5 / 0.75); row 2: 0.
+    assert float(kl_divergence(p, q)) == pytest.approx((0.5 * np.log(2) + 0.5 * np.log(2 / 3)) / 2, rel=1e-5)
+    uniform = np.full((4, 4), 0.25, np.float32)
+    one_hot_spread = np.eye(4, dtype=np.float32)  # each image sure of a different cluster: balanced too
+    collapsed = np.tile(np.eye(4, dtype=np.float32)[:1], (4, 1))  # every image in cluster 0
+    assert float(marginal_entropy(uniform)) == pytest.approx(np.log(4), rel=1e-6)
+    assert float(marginal_entropy(one_hot_spread)) == pytest.approx(np.log(4), rel=1e-6)
+    assert float(marginal_entropy(collapsed)) == pytest.approx(0.0, abs=1e-6)
+    skewed = np.array([[0.7, 0.1, 0.1, 0.1]] * 4, np.float32)
+    assert 0 < float(marginal_entropy(skewed)) < np.log(4)
+
+
+def test_shift_moves_each_image_by_its_drawn_offset_and_keeps_its_mass():
+    rng = np.random.default_rng(0)
+    images = np.zeros((64, 28, 28), np.float32)
+    images[:, 6:22, 6:22] = rng.uniform(0, 1, (64, 16, 16))  # content 6 pixels from every edge, like MNIST's
+    offsets = shift_offsets(64, tf.constant([1, 2], tf.int32), 3).numpy()
+    assert offsets.min() == -3 and offsets.max() == 3  # both ends of the range are drawn
+    moved = shift_images(tf.constant(images), tf.constant(offsets)).numpy()
+    np.testing.assert_allclose(moved.sum(axis=(1, 2)), images.sum(axis=(1, 2)), rtol=1e-5)
+    for image, result, (dy, dx) in zip(images, moved, offsets):
+        np.testing.assert_array_equal(result, np.roll(image, (dy, dx), axis=(0, 1)))
+    # Content pushed past the frame is lost, not wrapped round.
+    edge = np.zeros((1, 28, 28), np.float32)
+    edge[0, 27, 27] = 1.0
+    assert shift_images(tf.constant(edge), tf.constant([[1, 0]], tf.int32)).numpy().sum() == 0
+
+
 @pytest.mark.parametrize("phase, changes", [("discriminator_style", {"discriminator_style"}), ("generator", {"encoder"})])
 def test_style_discriminator_that_sees_y_judges_pairs_and_moves_only_its_phase(phase, changes):
     s = scheme("clustering", clusters=7, style_discriminator_sees_class=True, lr_decay_epoch=0)
@@ -186,7 +243,8 @@ def arrays(path):
 
 
 def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
-    flags = ["--data", mnist_npz, *SMALL, "--labeled", "30", "--epochs", "2"]
+    flags = ["--data", mnist_npz, *SMALL, "--labeled", "30", "--epochs", "2",
+             "--consistency-weight", "1", "--balance-weight", "1", "--recoverability-weight", "1"]
     monkeypatch.setattr(training, "STEPS_PER_CALL", 4)
     run.main(classification.ClassificationAAE, classification.Config, [*flags, "--out", str(tmp_path / "straight")])
 
@@ -211,7 +269,8 @@ def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends
     run.main(classification.ClassificationAAE, classification.Config,
              ["--data", mnist_npz, "--out", str(tmp_path / "resumed"), "--resume"])
     straight, resumed = arrays(tmp_path / "straight" / "checkpoint.npz"), arrays(tmp_path / "resumed" / "checkpoint.npz")
-    assert {key.split("/")[1] for key in straight} >= {"discriminator_class", "discriminator_style", "classification"}
+    assert {key.split("/")[1] for key in straight} >= {
+        "discriminator_class", "discriminator_style", "classification", "consistency", "recoverability"}
     for key in straight:
         np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-4, atol=1e-6, err_msg=key)
 
@@ -245,6 +304,10 @@ def test_clustering_end_to_end(mnist_npz, tmp_path):
     assert metrics["clusters"] == 12 and len(metrics["cluster_labels"]) == 12
     assert 0 <= metrics["test_error"] <= 1 and 0 <= metrics["test_error_majority_vote"] <= 1
     assert sum(metrics["cluster_sizes_test"]) == 100
+    # y's content, read by the classifier: heads of the used clusters, samples from both priors; z's by 5-NN.
+    for key in ("head_accuracy", "prior_sample_accuracy", "style_knn_digit_accuracy"):
+        assert 0 <= metrics[key] <= 1, key
+    assert len(metrics["head_digits_read"]) == 12
     # Both validation errors per epoch: the paper's rule (the same as the final metric) and majority vote.
     last = list(csv.DictReader(open(out / "losses.csv")))[-1]
     assert float(last["validation_error_eval"]) == pytest.approx(metrics["validation_error"])
@@ -261,6 +324,10 @@ def test_clustering_end_to_end(mnist_npz, tmp_path):
         ("classification", ["--labeled", "999"], "--labeled 999 exceeds the 200 training images"),
         ("clustering", ["--clusters", "1"], "--clusters must be at least 2"),
         ("clustering", ["--noise-std", "-1"], "--noise-std must be at least 0"),
+        ("clustering", ["--consistency-weight", "-1"], "--consistency-weight must be at least 0"),
+        ("clustering", ["--max-shift", "0"], "--max-shift must be at least 1"),
+        ("classification", ["--recipe", "fast"], "--recipe must be one of paper, project"),
+        ("classification", ["--recipe", "paper", "--recoverability-weight", "2"], "excludes --recoverability-weight 2.0"),
     ],
 )
 def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flags, message):

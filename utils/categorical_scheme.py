@@ -12,10 +12,16 @@ import numpy as np
 
 from models import build_decoder, build_discriminator, build_two_headed_encoder
 from models.categorical_aae import categorical_aae_phases
+from utils.classifier import classify
 from utils.config import AAEConfig, ConfigError, option
+from utils.metrics import knn_accuracy
 from utils.plots import save_image_grid
 from utils.priors import CategoricalPrior, GaussianPrior
 from utils.scheme import Scheme, make_optimizer
+
+RECIPES = ("paper", "project")
+INGREDIENTS = ("consistency_weight", "balance_weight", "recoverability_weight")  # what --recipe paper turns off
+INGREDIENT_PHASES = ("consistency", "recoverability")
 
 
 @dataclasses.dataclass
@@ -33,11 +39,26 @@ class CategoricalConfig(AAEConfig):
     classification_optimizer: str = option("adam", "optimizer of the classification phase: adam (beta_1 0.9) or sgd", choices=("sgd", "adam"))
     classification_lr: float = option(0.001, "learning rate of the classification phase", positive=True)
     classification_momentum: float = option(0.0, "SGD momentum of the classification phase", minimum=0.0)
+    # Beyond the paper (models/categorical_aae.py says where each comes from); 0 turns one off.
+    recipe: str = option("project", "paper: the paper's appendix, every ingredient below off; project: the ingredients as set", choices=RECIPES)
+    consistency_weight: float = option(0.0, "weight of KL(q(y|x) || q(y|x shifted)), a phase on the encoder (IMSAT, VAT)", minimum=0.0)
+    max_shift: int = option(2, "the consistency phase moves each image by up to this many pixels in each direction", minimum=1)
+    balance_weight: float = option(0.0, "weight of log K - the entropy of the batch-mean q(y|x) (IMSAT's marginal term)", minimum=0.0)
+    recoverability_weight: float = option(0.0, "weight of the cross-entropy of q(y | decoded prior sample) to its y (ClusterGAN)", minimum=0.0)
+    ingredient_lr: float = option(0.1, "learning rate of the consistency and recoverability phases", positive=True)
+    ingredient_momentum: float = option(0.9, "SGD momentum of the consistency and recoverability phases", minimum=0.0)
 
     def validate(self):
         super().validate()
         if not self.input_dropout < 1:
             raise ConfigError(f"--input-dropout must be below 1, got {self.input_dropout}")
+        if self.recipe == "paper":
+            defaults = {field.name: field.default for field in dataclasses.fields(self)}
+            for name in INGREDIENTS:
+                if getattr(self, name) not in (0, defaults[name]):
+                    flag = "--" + name.replace("_", "-")
+                    raise ConfigError(f"--recipe paper turns every ingredient beyond the paper off: it excludes {flag} {getattr(self, name)}")
+                setattr(self, name, 0.0)
 
 
 def balanced_labeled_indices(labels, count, seed, classes=10):
@@ -121,7 +142,8 @@ class CategoricalAAE(Scheme):
         c = self.config
         return categorical_aae_phases(
             c.noise_std, c.input_dropout, classification=self.labeled is not None,
-            style_sees_class=c.style_discriminator_sees_class,
+            style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
+            balance_weight=c.balance_weight, max_shift=c.max_shift, recoverability_weight=c.recoverability_weight,
         )
 
     def build_optimizers(self, steps_per_epoch):
@@ -143,6 +165,9 @@ class CategoricalAAE(Scheme):
             optimizers["classification"] = make_optimizer(
                 c.classification_optimizer, rate(c.classification_lr), c.classification_momentum
             )
+        for phase in self.build_phases():
+            if phase.name in INGREDIENT_PHASES:
+                optimizers[phase.name] = make_optimizer("sgd", rate(c.ingredient_lr), c.ingredient_momentum)
         return optimizers
 
     def epoch_inputs(self, epoch):
@@ -198,6 +223,35 @@ class CategoricalAAE(Scheme):
 
     def validation_error(self, model):
         raise NotImplementedError
+
+    def class_digits(self, model):
+        """The digit each value of y stands for: its class (classification) or its cluster's label."""
+        return np.arange(self.num_classes)
+
+    def content_measures(self, model, digits, used=None):
+        """Whether y carries the digit and z the style, read by the project's MNIST classifier.
+
+        - head_accuracy: the share of heads (each y one-hot with z = 0, decoded) read as their
+          digit, over the values of y in `used` (default: all);
+        - prior_sample_accuracy: the same for 10,000 samples from both priors (random y, z);
+        - style_knn_digit_accuracy: a 5-nearest-neighbour vote over the validation images' z reads
+          the digit of each test image from its z (chance 10%; low is what the scheme wants).
+        A decoder that ignored y would fail the first two, whatever the error of q(y | x).
+        """
+        k, latent = self.num_classes, self.config.latent_dim
+        used = np.arange(k) if used is None else np.asarray(used)
+        heads = classify(self.classifier, self.decode(model, [np.eye(k, dtype=np.float32), np.zeros((k, latent), np.float32)]))
+        rng = np.random.default_rng([self.config.seed, 5])
+        y, z = self.prior.sample(rng, 10_000), self.style_prior.sample(rng, 10_000)
+        read = classify(self.classifier, self.decode(model, [y, z]))
+        knn = knn_accuracy(self.encode(model, self.data.x_val)[1], self.data.y_val,
+                           self.encode(model, self.data.x_test)[1], self.data.y_test)
+        return {
+            "head_accuracy": float(np.mean(heads[used] == digits[used])),
+            "head_digits_read": heads.tolist(),
+            "prior_sample_accuracy": float(np.mean(read == digits[np.argmax(y, axis=1)])),
+            "style_knn_digit_accuracy": knn,
+        }
 
     def generate(self, model, labels, rng):
         """Images decoded from both priors: y one-hot of a uniformly drawn class or cluster, z from the
