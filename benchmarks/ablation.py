@@ -34,6 +34,9 @@ SETTINGS = {
         "clustering_aae.py", ["--consistency-weight", "1", "--balance-weight", "1", "--recoverability-weight", "1"]),
     "classification_consistency_balance_recoverability": (
         "classification_aae.py", ["--consistency-weight", "1", "--balance-weight", "1", "--recoverability-weight", "1"]),
+    "clustering_consistency_balance_recoverability_style_sees_class": (
+        "clustering_aae.py", ["--consistency-weight", "1", "--balance-weight", "1", "--recoverability-weight", "1",
+                              "--style-discriminator-sees-class"]),
     "clustering_consistency": ("clustering_aae.py", ["--consistency-weight", "1"]),
     "clustering_balance": ("clustering_aae.py", ["--balance-weight", "1"]),
     "clustering_recoverability": ("clustering_aae.py", ["--recoverability-weight", "1"]),

@@ -32,3 +32,22 @@ def test_command_line_table_and_missing_folder(tmp_path, capsys):
     assert "| parzen_ll | 12 ± 2.8 | 10 | 14 |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="cannot read .*seed_9/metrics.json"):
         main([str(tmp_path / "seed_9")])
+
+
+def test_runs_judged_by_different_classifiers_are_not_averaged(tmp_path, capsys):
+    folders = []
+    for seed, (judge, accuracy) in enumerate([("aaa111", 0.9921), ("bbb222", 0.9921), ("aaa111", 0.9921)]):
+        folder = tmp_path / f"seed_{seed}"
+        folder.mkdir()
+        (folder / "metrics.json").write_text(json.dumps(
+            {"frechet_distance": 50.0 + seed, "classifier_sha256": judge, "classifier_test_accuracy": accuracy}))
+        folders.append(str(folder))
+    with pytest.raises(SystemExit, match="judged by different MNIST classifiers .*seed_1: bbb222"):
+        main(folders)
+    main([folders[0], folders[2]])
+    assert "| frechet_distance | 51 ± 1.4 |" in capsys.readouterr().out
+    # Older runs name their judge only by its accuracy.
+    (tmp_path / "seed_1" / "metrics.json").write_text(json.dumps({"frechet_distance": 10.0, "classifier_test_accuracy": 0.9416}))
+    (tmp_path / "seed_2" / "metrics.json").write_text(json.dumps({"frechet_distance": 11.0, "classifier_test_accuracy": 0.9921}))
+    with pytest.raises(SystemExit, match="classifier_test_accuracy"):
+        main([folders[1], folders[2]])

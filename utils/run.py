@@ -56,9 +56,8 @@ def _run(scheme_class, config_class, config, given, folder):
         )
     tensorboard = TensorBoardWriter(config.tensorboard) if config.tensorboard and not config.eval_only else None
     source = resolve_data_path(config.data)
-    data = load_mnist(source, validation=config.validation)
-    if config.limit:
-        data.x_train, data.y_train = data.x_train[: config.limit], data.y_train[: config.limit]
+    full = load_mnist(source, validation=config.validation)
+    data = dataclasses.replace(full, x_train=full.x_train[: config.limit or None], y_train=full.y_train[: config.limit or None])
     data_sha256 = fingerprint(data)
     if trained_on and trained_on != data_sha256:
         raise DataError(
@@ -69,6 +68,9 @@ def _run(scheme_class, config_class, config, given, folder):
         raise ConfigError(f"--batch-size {config.batch_size} is larger than the {len(data.x_train)} training images")
     keras.utils.set_random_seed(config.seed)
     scheme = scheme_class(config, data)
+    # The judge of generated digits, checked (or trained once, on the whole training file) before
+    # anything is written or trained: a bad --classifier is reported now, not after the training.
+    scheme.load_judge(full)
     if config.overwrite:
         folder.clear()  # only now that the new run can start: a bad flag or file leaves the old one intact
     model = scheme.build_model()

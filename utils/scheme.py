@@ -4,8 +4,6 @@ The defaults are the paper's section 2: an encoder, a decoder and one discrimina
 three phases per batch (models.aae_phases). A scheme overrides what differs.
 """
 
-import functools
-
 import keras
 import numpy as np
 
@@ -138,19 +136,31 @@ class Scheme:
         """Images decoded from prior samples drawn for `labels` (digits; the decoder sees them if conditioned)."""
         return self.decode(model, self.prior.sample(rng, len(labels), labels=labels), labels)
 
-    @functools.cached_property
-    def _judge(self):
-        # Loaded (or trained once) on first use: a scheme that never reads a generated digit never loads it.
-        return load_or_train_classifier(self.data, self.config.classifier or None, self.config.classifier_epochs, self.config.seed)
+    judge = None  # (classifier, its record), set by load_judge()
+
+    def load_judge(self, full_data=None):
+        """Load (or train once) the project's MNIST classifier, which reads the digits a scheme generates.
+
+        `full_data` is the whole training file before any --limit (default: the scheme's data): the
+        judge is the same model whatever subset a run trains on.
+        """
+        data = full_data or self.data
+        self.judge = load_or_train_classifier(
+            np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val]),
+            data.x_test, data.y_test, self.config.classifier or None, self.config.classifier_epochs, self.config.seed,
+        )
 
     @property
     def classifier(self):
-        """The project's MNIST classifier, which reads the digits a scheme generates."""
-        return self._judge[0]
+        if self.judge is None:
+            self.load_judge()
+        return self.judge[0]
 
-    @property
-    def classifier_test_accuracy(self):
-        return self._judge[1]
+    def judge_record(self):
+        """What metrics.json says of the classifier that judged the run."""
+        record = self.judge[1]
+        return {"classifier_test_accuracy": record["test_accuracy"], "classifier_sha256": record["weights_sha256"],
+                "classifier_trained_on_images": record["trained_on_images"]}
 
     # -- figures and metrics ------------------------------------------------------------------
 
@@ -200,5 +210,5 @@ class Scheme:
         reference = parzen_evaluate(real, self.data.x_val, self.data.x_test)
         metrics.update({f"real_images_{key}": value for key, value in reference.items()})
         metrics.update(self.frechet(model))
-        metrics["classifier_test_accuracy"] = self.classifier_test_accuracy
+        metrics.update(self.judge_record())
         return metrics

@@ -26,6 +26,21 @@ def load_metrics(folders):
     return runs
 
 
+def check_same_judge(runs, folders):
+    """Refuse runs judged by different MNIST classifiers: their classifier-read metrics do not compare.
+
+    A run names its classifier by `classifier_sha256` (older runs only by its test accuracy).
+    """
+    for key in ("classifier_sha256", "classifier_test_accuracy"):
+        judges = {run.get(key) for run in runs}
+        if len(judges) > 1 and None not in judges:
+            names = ", ".join(f"{folder}: {str(run[key])[:12]}" for folder, run in zip(folders, runs))
+            raise SystemExit(f"error: the runs were judged by different MNIST classifiers ({key} {names}); "
+                             "re-evaluate them with one classifier (--eval-only --classifier FILE)")
+        if None not in judges:
+            return
+
+
 def mean_and_std(values):
     """(mean, sample standard deviation); the deviation is 0 for a single value."""
     values = [float(v) for v in values]
@@ -61,6 +76,7 @@ def main(argv=None):
     parser.add_argument("--keys", nargs="+", help="only these metrics")
     args = parser.parse_args(argv)
     runs = load_metrics(args.folders)
+    check_same_judge(runs, args.folders)
     seeds = []
     for folder in args.folders:
         try:
