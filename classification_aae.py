@@ -17,6 +17,7 @@ from utils.categorical_scheme import (
     per_class_error,
 )
 from utils.config import option
+from utils.outputs import write_text
 from utils.plots import save_count_matrix, save_error_curve
 from utils.run import main
 
@@ -86,7 +87,7 @@ class ClassificationAAE(CategoricalAAE):
 
     def save_figures(self, model, history):
         out = self.config.out
-        np.savetxt(f"{out}/labeled_indices.txt", self.labeled, fmt="%d")
+        write_text(f"{out}/labeled_indices.txt", self.labeled)
         predicted = self.predict(model, self.data.x_test)
         save_count_matrix(
             confusion(self.data.y_test, predicted, 10, 10), f"{out}/confusion.png",

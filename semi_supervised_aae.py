@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 
 from utils.config import AAEConfig, ConfigError, option
+from utils.outputs import write_text
 from utils.plots import save_code_scatter, save_image_grid
 from utils.priors import GaussianMixturePrior, SwissRollPrior
 from utils.run import main
@@ -101,7 +102,7 @@ class SemiSupervisedAAE(Scheme):
 
     def save_figures(self, model, history):
         out = self.config.out
-        np.savetxt(f"{out}/unlabeled_indices.txt", np.flatnonzero(~self.labeled), fmt="%d")
+        write_text(f"{out}/unlabeled_indices.txt", np.flatnonzero(~self.labeled))
         save_code_scatter(
             self.encode(model, self.data.x_test), self.data.y_test, f"{out}/latent_map.png",
             title=f"test codes over the {self.config.prior.replace('_', ' ')} prior (grey)",

@@ -14,6 +14,7 @@ import numpy as np
 
 from utils.config import UserError
 from utils.data import npz_headers
+from utils.files import record_written
 
 CHECKPOINT = "checkpoint.npz"  # in --out
 FORMAT = 2  # 1: arrays by position (v0000, v0001, ...), which a changed model could silently misread
@@ -58,6 +59,7 @@ def save_checkpoint(path, model, meta):
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
+        record_written(path)
     except BaseException as error:
         # A full disk, or a second Ctrl-C mid-write: the previous checkpoint is whole, and no
         # partial file is left behind to fill the disk.
@@ -104,7 +106,27 @@ def read_checkpoint_meta(path):
             f"{path}: written by an older version of this code (arrays stored by position), which this one "
             "cannot read safely; start a new run with another --out"
         )
+    for key, kind, check in META_SCHEMA:
+        value = meta.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or not check(value):
+            raise CheckpointError(f"{path}: unreadable checkpoint (its {key} is {value!r})")
     return meta
+
+
+def _numbers(values):
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+# What a resumed run reads from the meta, checked before anything is written (a hand-edited meta
+# whose checksum still holds would otherwise fail half-way, after config.json was rewritten).
+META_SCHEMA = (
+    ("config", dict, lambda value: True),
+    ("epoch", int, lambda value: value >= 0),
+    ("step", int, lambda value: value >= 0),
+    ("sums", dict, lambda value: _numbers(value.values())),
+    ("epoch_seconds", (int, float), lambda value: value >= 0),
+    ("history", list, lambda value: all(isinstance(row, dict) and isinstance(row.get("epoch"), int) for row in value)),
+)
 
 
 def restore_checkpoint(path, model):

@@ -18,7 +18,7 @@ OPTIMIZERS = ("sgd", "adam")
 
 
 def option(default, help, **checks):
-    """A config field with its --help text and its checks (minimum=, positive=, even=, choices=)."""
+    """A config field with its --help text and its checks (minimum=, maximum=, positive=, even=, choices=)."""
     return dataclasses.field(default=default, metadata={"help": help, **checks})
 
 
@@ -33,7 +33,8 @@ class RunConfig:
     eval_every: int = option(0, "compute the evaluation metrics every N epochs too (0: only at the end)", minimum=0)
     validation: int = option(10_000, "training images held out for validation (the last ones)", minimum=1)
     limit: int = option(0, "train on only the first N training images (0: all), for quick trials", minimum=0)
-    parzen_samples: int = option(10_000, "samples decoded from the prior for the Parzen window", minimum=1)
+    # Two at least: the Frechet distance needs a covariance.
+    parzen_samples: int = option(10_000, "samples decoded from the prior for the Parzen window and the Frechet distance", minimum=2)
     resume: bool = option(False, "continue the run whose checkpoint is in --out")
     eval_only: bool = option(False, "evaluate the finished run in --out again, without training")
     overwrite: bool = option(False, "replace the run in --out: delete its figures, CSV, JSON, models and checkpoint, then start afresh")
@@ -49,6 +50,8 @@ class RunConfig:
             flag = "--" + field.name.replace("_", "-")
             if "minimum" in meta and value < meta["minimum"]:
                 raise ConfigError(f"{flag} must be at least {meta['minimum']}, got {value}")
+            if "maximum" in meta and value > meta["maximum"]:
+                raise ConfigError(f"{flag} must be at most {meta['maximum']}, got {value}")
             if meta.get("positive") and not value > 0:
                 raise ConfigError(f"{flag} must be positive, got {value}")
             if meta.get("even") and value % 2:

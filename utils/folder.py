@@ -2,17 +2,14 @@
 
 import contextlib
 import fcntl
-import fnmatch
 import os
 
 from utils.checkpoint import CHECKPOINT, CheckpointError, read_checkpoint_meta
 from utils.config import UserError
+from utils.files import remove_run_files, run_files
 
 # Any of these in a folder means a run wrote there.
 RUN_RECORDS = (CHECKPOINT, "config.json", "metrics.json", "losses.csv")
-# What --overwrite deletes: the kinds of file a run writes. Never a subfolder, never another file
-# (an .npz other than the checkpoint may be the user's MNIST).
-RUN_FILES = ("*.png", "*.csv", "*.json", "*.keras", "*.txt", CHECKPOINT, CHECKPOINT + ".tmp")
 LOCK = ".lock"
 
 
@@ -83,11 +80,28 @@ class RunFolder:
     def holds_run(self):
         return holds_run(self.path)
 
+    def check_start(self, overwrite):
+        """Refuse to start a new run here unless the folder is free, or holds a run that `overwrite` may replace."""
+        path, others = self.path, [name for name in os.listdir(self.path) if name != LOCK]
+        if not overwrite:
+            if not self.holds_run():
+                return
+            if os.path.exists(os.path.join(path, CHECKPOINT)):
+                raise FolderError(f"{path} already holds a run: --resume to continue it, --overwrite to replace it, or another --out")
+            if os.path.exists(os.path.join(path, "metrics.json")):  # finished, its checkpoint not kept (a clone's results/)
+                raise FolderError(f"{path} already holds a finished run: --overwrite to replace it, or another --out")
+            raise FolderError(f"{path} holds a run stopped before its first checkpoint: --overwrite to start it afresh, or another --out")
+        if others and not self.holds_run():
+            raise FolderError(f"--overwrite: {path} holds no run to replace (its files are not a run's): choose another --out")
+        if others and not run_files(path):
+            raise FolderError(
+                f"--overwrite: {path} holds a run of an older version, with no record of the files it wrote; "
+                "delete them yourself or choose another --out"
+            )
+
     def clear(self):
-        """Delete the files an earlier run wrote here, so none of its figures stays beside the new run's."""
-        for entry in os.scandir(self.path):
-            if entry.is_file(follow_symlinks=False) and any(fnmatch.fnmatch(entry.name, pattern) for pattern in RUN_FILES):
-                os.remove(entry.path)
+        """Delete the files an earlier run wrote here (as it recorded them), so none of its figures stays beside the new run's."""
+        remove_run_files(self.path)
 
 
 def holds_run(path):

@@ -6,19 +6,26 @@ import json
 import os
 
 from utils.config import ConfigError
+from utils.files import replacing
 from utils.plots import save_loss_plot
 
 
 def write_json(path, payload):
-    with open(path, "w") as stream:
+    with replacing(path) as temporary, open(temporary, "w") as stream:
         json.dump(payload, stream, indent=2)
         stream.write("\n")
+
+
+def write_text(path, lines):
+    """One line per item (the labeled images' indices, ...)."""
+    with replacing(path) as temporary, open(temporary, "w") as stream:
+        stream.writelines(f"{line}\n" for line in lines)
 
 
 def write_history(history, out, title):
     """losses.csv (every column any row has, in order of first appearance) and losses.png."""
     columns = list(dict.fromkeys(key for row in history for key in row))
-    with open(os.path.join(out, "losses.csv"), "w", newline="") as stream:
+    with replacing(os.path.join(out, "losses.csv")) as temporary, open(temporary, "w", newline="") as stream:
         writer = csv.DictWriter(stream, columns, restval="")
         writer.writeheader()
         writer.writerows(history)

@@ -7,7 +7,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from utils.files import replacing  # noqa: E402
+
 DIGIT_COLORS = plt.get_cmap("tab10")
+
+
+def _save(fig, path, dpi):
+    try:
+        with replacing(path) as temporary:
+            fig.savefig(temporary, dpi=dpi)
+    finally:
+        plt.close(fig)
 
 
 def tile(images, rows, cols, gap=2, gap_value=0.15):
@@ -39,8 +49,7 @@ def save_image_grid(images, rows, cols, path, title=None, row_labels=None, col_l
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout(pad=0.2)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110)
 
 
 def save_code_scatter(codes, labels, path, title, background=None):
@@ -57,8 +66,7 @@ def save_code_scatter(codes, labels, path, title, background=None):
     ax.set_title(title, fontsize=10)
     ax.set_aspect("equal", adjustable="datalim")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110)
 
 
 def _panels(history):
@@ -98,8 +106,7 @@ def save_loss_plot(history, path, title):
         ax.set_xlabel("epoch")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, dpi=100)
 
 
 def save_count_matrix(counts, path, title, ylabel, xlabel, row_labels=None, col_labels=None):
@@ -118,8 +125,7 @@ def save_count_matrix(counts, path, title, ylabel, xlabel, row_labels=None, col_
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110)
 
 
 def save_error_curve(history, columns, path, title, final=None):
@@ -144,5 +150,4 @@ def save_error_curve(history, columns, path, title, final=None):
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, dpi=110)

@@ -4,17 +4,20 @@ import dataclasses
 import errno
 import json
 import os
+import typing
 
 import keras
 
-from utils.checkpoint import CHECKPOINT, read_checkpoint_meta, restore_checkpoint
+from utils.checkpoint import CHECKPOINT, CheckpointError, read_checkpoint_meta, restore_checkpoint
 from utils.config import ConfigError, UserError, fail, parse_config
 from utils.data import DataError, fingerprint, load_mnist, resolve_data_path
-from utils.folder import FolderError, RunFolder, what_is_kept
+from utils.files import replacing
+from utils.folder import RunFolder, what_is_kept
 from utils.outputs import TensorBoardWriter, write_json
 from utils.training import RunState, train
 
-RUNS = "runs"  # where a run writes without --out: runs/<scheme name>, ignored by git
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the project's folder
+RUNS = os.path.join(ROOT, "runs")  # where a run writes without --out: runs/<scheme name>, ignored by git
 # Errors of the machine, not of the code: a full disk, a read-only or forbidden folder.
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
@@ -24,7 +27,7 @@ def main(scheme_class, config_class, argv=None):
     config, given = parse_config(config_class, argv, description=(scheme_class.__doc__ or "").strip())
     if "out" in given and not config.out:
         fail("--out must name a folder, got ''")
-    out = config.out or os.path.join(RUNS, scheme_class.name)
+    out = os.path.abspath(config.out or os.path.join(RUNS, scheme_class.name))
     config = dataclasses.replace(config, out=out)  # the schemes write their figures to config.out
     try:
         with RunFolder(out, create=not (config.resume or config.eval_only)) as folder:
@@ -49,13 +52,18 @@ def _run(scheme_class, config_class, config, given, folder):
         meta = read_checkpoint_meta(checkpoint)
         config = _resumed_config(config_class, meta["config"], config, given)
         state = RunState.from_meta(meta)
+        if config.resume and config.epochs < state.epoch:
+            raise ConfigError(
+                f"--epochs {config.epochs} is below the {state.epoch} epochs the run in {out} has done: a resumed run "
+                "only goes on (--eval-only evaluates it as it is)"
+            )
         trained_on = meta.get("data_sha256")  # older checkpoints did not record it
-    elif folder.holds_run() and not config.overwrite:
-        raise FolderError(
-            f"{out} already holds a run: --resume to continue it, --overwrite to replace it, or another --out"
-        )
+    else:
+        folder.check_start(config.overwrite)
     tensorboard = TensorBoardWriter(config.tensorboard) if config.tensorboard and not config.eval_only else None
     source = resolve_data_path(config.data)
+    # Stored absolute: --resume from another folder finds the same file.
+    config = dataclasses.replace(config, data=os.path.abspath(source) if source else "")
     full = load_mnist(source, validation=config.validation)
     data = dataclasses.replace(full, x_train=full.x_train[: config.limit or None], y_train=full.y_train[: config.limit or None])
     data_sha256 = fingerprint(data)
@@ -79,10 +87,13 @@ def _run(scheme_class, config_class, config, given, folder):
         print(f"restored {checkpoint}: epoch {state.epoch}, step {state.step}")
 
     if not config.eval_only:  # an evaluation leaves the record of how the run was trained as it is
-        write_json(os.path.join(out, "config.json"), {**dataclasses.asdict(config), **scheme.describe()})
+        # The folder as seen from the project (results/...), so committed runs do not record where they were made.
+        recorded = {**dataclasses.asdict(config), "out": project_relative(out)}
+        write_json(os.path.join(out, "config.json"), {**recorded, **scheme.describe()})
         train(model, scheme, config, out, state, {"config": dataclasses.asdict(config), "data_sha256": data_sha256}, tensorboard)
         for role, network in model.networks.items():
-            network.save(os.path.join(out, f"{role}.keras"))
+            with replacing(os.path.join(out, f"{role}.keras")) as temporary:
+                network.save(temporary)
 
     history = state.history
     scheme.save_figures(model, history)
@@ -97,10 +108,27 @@ def _run(scheme_class, config_class, config, given, folder):
     return metrics
 
 
+def project_relative(path):
+    """`path` relative to the project's folder if it is inside it, else absolute."""
+    path = os.path.abspath(path)
+    return os.path.relpath(path, ROOT) if os.path.commonpath([path, ROOT]) == ROOT else path
+
+
+def _fits(value, kind):
+    """Whether a stored config value is of its field's type (an int is a float; a bool is neither)."""
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
 def _resumed_config(config_class, saved, config, given):
     """The checkpoint's config, with only the flags that do not change the result taken from argv."""
-    names = {field.name for field in dataclasses.fields(config_class)}
-    resumed = config_class(**{key: value for key, value in saved.items() if key in names})
+    kinds = typing.get_type_hints(config_class)
+    for key, value in saved.items():
+        kind = kinds.get(key)
+        if kind and not _fits(value, kind):
+            raise CheckpointError(f"{config.out}/{CHECKPOINT}: unreadable checkpoint (its config's {key} is {value!r}, not a {kind.__name__})")
+    resumed = config_class(**{key: value for key, value in saved.items() if key in kinds})
     for key in given - set(config_class.RESUMABLE):
         if getattr(config, key) != getattr(resumed, key):
             raise ConfigError(

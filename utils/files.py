@@ -1,0 +1,67 @@
+"""Every file a run writes goes through `replacing`: written whole or not at all, and recorded as the run's.
+
+The record (MANIFEST in the folder, one name per line) is what --overwrite deletes: the run's own
+files, never a file the user keeps beside them.
+"""
+
+import contextlib
+import os
+
+MANIFEST = ".run_files"
+PARTIAL = ".partial"
+
+
+def _temporary(path):
+    folder, name = os.path.split(path)
+    stem, extension = os.path.splitext(name)
+    # The extension stays last: matplotlib and Keras choose the format by it.
+    return os.path.join(folder, f".{stem}{PARTIAL}{extension}")
+
+
+@contextlib.contextmanager
+def replacing(path):
+    """Yield a temporary path beside `path` to write to; then rename it onto `path` (a reader, or a
+    kill, sees the old file or the new one, never half of one) and record `path` as the run's.
+
+    A failed write (a full disk) removes the temporary file and names `path` in the error.
+    """
+    temporary = _temporary(path)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        if isinstance(error, OSError) and error.filename in (None, temporary):
+            error.filename = path
+        raise
+    record_written(path)
+
+
+def record_written(path):
+    folder, name = os.path.split(os.path.abspath(path))
+    if name in run_files(folder):
+        return
+    with open(os.path.join(folder, MANIFEST), "a") as stream:
+        stream.write(name + "\n")
+
+
+def run_files(folder):
+    """The names of the files runs wrote in `folder` (empty if there is no record)."""
+    try:
+        with open(os.path.join(folder, MANIFEST)) as stream:
+            return [line.strip() for line in stream if line.strip() and os.sep not in line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def remove_run_files(folder):
+    """Delete the recorded files, the leftovers of writes a kill interrupted, and the record itself."""
+    for name in run_files(folder):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(folder, name))
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False) and entry.name.startswith(".") and PARTIAL in entry.name:
+            os.remove(entry.path)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(folder, MANIFEST))
