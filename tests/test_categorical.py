@@ -323,6 +323,7 @@ def test_clustering_end_to_end(mnist_npz, tmp_path):
         ("classification", ["--labeled", "5"], "--labeled 5 is below the 10 classes"),
         ("classification", ["--labeled", "999"], "--labeled 999 exceeds the 200 training images"),
         ("clustering", ["--clusters", "1"], "--clusters must be at least 2"),
+        ("clustering", ["--clusters", "100000"], "--clusters must be at most 100, got 100000"),
         ("clustering", ["--noise-std", "-1"], "--noise-std must be at least 0"),
         ("clustering", ["--consistency-weight", "-1"], "--consistency-weight must be at least 0"),
         ("clustering", ["--max-shift", "0"], "--max-shift must be at least 1"),

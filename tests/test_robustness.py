@@ -609,3 +609,63 @@ def not_mnist(folder, kind):
 def test_data_that_is_not_mnist_is_named_for_what_it_is(tmp_path, capsys, kind, message):
     error = expect_exit(capsys, ["--data", not_mnist(tmp_path, kind), "--out", str(tmp_path / "run")])
     assert message in error and "pickle" not in error and "no such file" not in error
+
+
+# -- 11. flags and records that cannot work are refused before anything is written -------------------------
+
+
+def test_too_few_samples_for_the_frechet_distance_are_refused_up_front(mnist_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as stop:
+        train(mnist_npz, out, "--parzen-samples", "1")
+    error = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and len(error.splitlines()) == 1
+    assert "--parzen-samples must be at least 2, got 1" in error
+    assert not out.exists()
+
+
+def test_a_shorter_epochs_on_resume_is_refused_and_the_records_stay(mnist_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(mnist_npz, out, "--epochs", "2")
+    before = snapshot(out)
+    error = expect_exit(capsys, ["--out", str(out), "--resume", "--epochs", "1"])
+    assert "--epochs 1 is below the 2 epochs the run" in error
+    assert snapshot(out) == before and json.load(open(out / "config.json"))["epochs"] == 2
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda meta: meta.pop("history"), "its history is None"),
+    (lambda meta: meta.update(epoch="four"), "its epoch is 'four'"),
+    (lambda meta: meta.update(step=-3), "its step is -3"),
+    (lambda meta: meta["config"].update(latent_dim="eight"), "its config's latent_dim is 'eight', not of type int"),
+])
+def test_a_hand_edited_checkpoint_meta_is_one_line_and_nothing_is_rewritten(mnist_npz, tmp_path, capsys, edit, message):
+    out = tmp_path / "run"
+    train(mnist_npz, out, "--epochs", "1")
+    with np.load(out / "checkpoint.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(str(arrays["meta"]))
+    edit(meta)
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(out / "checkpoint.npz", **arrays)  # a valid archive: only its content is wrong
+    before = snapshot(out)
+    for flags in (["--resume", "--epochs", "2"], ["--eval-only"]):
+        error = expect_exit(capsys, ["--out", str(out), *flags])
+        assert "unreadable checkpoint" in error and message in error, error
+    assert snapshot(out) == before
+
+
+def test_a_write_that_fails_names_the_file_and_leaves_the_old_one_whole(tmp_path):
+    from utils.files import replacing, run_files
+
+    path = tmp_path / "losses.png"
+    path.write_bytes(b"the old figure")
+    with pytest.raises(OSError) as error, replacing(str(path)) as temporary:
+        with open(temporary, "wb") as stream:
+            stream.write(b"half a fig")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert error.value.filename == str(path)
+    assert path.read_bytes() == b"the old figure" and sorted(os.listdir(tmp_path)) == ["losses.png"]
+    with replacing(str(path)) as temporary, open(temporary, "wb") as stream:
+        stream.write(b"the new figure")
+    assert path.read_bytes() == b"the new figure" and run_files(str(tmp_path)) == ["losses.png"]

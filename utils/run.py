@@ -127,7 +127,7 @@ def _resumed_config(config_class, saved, config, given):
     for key, value in saved.items():
         kind = kinds.get(key)
         if kind and not _fits(value, kind):
-            raise CheckpointError(f"{config.out}/{CHECKPOINT}: unreadable checkpoint (its config's {key} is {value!r}, not a {kind.__name__})")
+            raise CheckpointError(f"{config.out}/{CHECKPOINT}: unreadable checkpoint (its config's {key} is {value!r}, not of type {kind.__name__})")
     resumed = config_class(**{key: value for key, value in saved.items() if key in kinds})
     for key in given - set(config_class.RESUMABLE):
         if getattr(config, key) != getattr(resumed, key):
