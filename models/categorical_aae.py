@@ -7,7 +7,8 @@ phase, the cross-entropy of q(y | x) on a batch of labeled images.
 
 Beyond the paper, each behind its own weight (0: the phase is not built):
 - consistency (IMSAT, Hu et al. 2017; VAT, Miyato et al. 2018): KL(q(y | x) || q(y | x')) with x'
-  the image moved by a few pixels, so y ignores what a shift changes; with it, balance (IMSAT's
+  the image moved by a few pixels and/or by VAT's adversarial perturbation, so y ignores what a
+  shift (or any small change) does to the image; with it, balance (IMSAT's
   marginal term): the entropy of the batch-mean of q(y | x), maximal when every class is used alike;
 - recoverability (ClusterGAN, Mukherjee et al. 2019; InfoGAN's mutual information): the encoder
   reads back the y that a prior sample (y, z) was decoded from, so each y draws its own digit.
@@ -63,6 +64,22 @@ def shift_images(images, offsets):
 EPSILON = 1e-8
 
 
+def virtual_adversarial_perturbation(encoder, images, target, seed, epsilon, xi=1e-6):
+    """VAT's perturbation (Miyato et al. 2018): per image, the direction of norm `epsilon` that most
+    changes q(y | x), found by one power iteration from a random direction of norm `xi`."""
+
+    def unit(vectors):  # scaled by the largest entry first, as VAT's code does: the gradient at xi is tiny
+        vectors = vectors / (1e-12 + tf.reduce_max(tf.abs(vectors), axis=[1, 2], keepdims=True))
+        return vectors / tf.sqrt(1e-6 + tf.reduce_sum(tf.square(vectors), axis=[1, 2], keepdims=True))
+
+    probe = xi * unit(tf.random.stateless_normal(tf.shape(images), seed))
+    with tf.GradientTape() as tape:
+        tape.watch(probe)
+        probed, _ = encoder(images + probe, training=True)
+        divergence = kl_divergence(target, probed)
+    return epsilon * unit(tf.stop_gradient(tape.gradient(divergence, probe)))
+
+
 def kl_divergence(p, q):
     """KL(p || q) of each row of two batches of distributions, averaged over the batch."""
     return ops.mean(ops.sum(p * (ops.log(p + EPSILON) - ops.log(q + EPSILON)), axis=1))
@@ -75,7 +92,7 @@ def marginal_entropy(q):
 
 
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
-                           consistency_weight=0.0, balance_weight=0.0, max_shift=2, recoverability_weight=0.0):
+                           consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, recoverability_weight=0.0):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -138,10 +155,16 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         y, _ = encode(networks, inputs, images, 6)
         loss, logs = 0.0, {}
         if consistency_weight:
-            moved = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 7, max_shift))
-            y_moved, _ = encode(networks, inputs, moved, 8)
             # The unmoved image's q(y | x) is the target, as in VAT: only the moved image's is pulled.
-            kl = kl_divergence(ops.stop_gradient(y), y_moved)
+            target = ops.stop_gradient(y)
+            moved = images
+            if max_shift:
+                moved = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 7, max_shift))
+            moved = corrupt(moved, inputs["noise_seed"], noise_std, dropout, 8)
+            if vat_epsilon:
+                moved = moved + virtual_adversarial_perturbation(networks["encoder"], moved, target, inputs["noise_seed"] + 9, vat_epsilon)
+            y_moved, _ = networks["encoder"](moved, training=True)
+            kl = kl_divergence(target, y_moved)
             loss, logs["consistency_kl"] = loss + consistency_weight * kl, kl
         if balance_weight:
             entropy = marginal_entropy(y)

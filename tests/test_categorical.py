@@ -11,7 +11,13 @@ import tensorflow as tf
 import classification_aae as classification
 import clustering_aae as clustering
 from models import build_two_headed_encoder
-from models.categorical_aae import kl_divergence, marginal_entropy, shift_images, shift_offsets
+from models.categorical_aae import (
+    kl_divergence,
+    marginal_entropy,
+    shift_images,
+    shift_offsets,
+    virtual_adversarial_perturbation,
+)
 from tests.conftest import tiny_data
 from utils import run, training
 from utils.categorical_scheme import (
@@ -161,7 +167,8 @@ def test_each_phase_changes_only_its_own_variables(phase, changes):
 @pytest.mark.parametrize("kind", ["classification", "clustering"])
 def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, changes):
     extra = {"labeled": 100} if kind == "classification" else {"clusters": 7}
-    s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, recoverability_weight=1.0, lr_decay_epoch=0, **extra)
+    s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, vat_epsilon=1.0, recoverability_weight=1.0, lr_decay_epoch=0,
+               **extra)
     model = s.build_model()
     assert [p.name for p in model.phases][-2:] == ["consistency", "recoverability"]
     assert {"consistency_kl", "marginal_entropy", "recoverability_loss"} <= set(model.log_names)
@@ -210,6 +217,25 @@ def test_shift_moves_each_image_by_its_drawn_offset_and_keeps_its_mass():
     edge = np.zeros((1, 28, 28), np.float32)
     edge[0, 27, 27] = 1.0
     assert shift_images(tf.constant(edge), tf.constant([[1, 0]], tf.int32)).numpy().sum() == 0
+
+
+def test_the_virtual_adversarial_perturbation_has_the_asked_norm_and_moves_q_more_than_chance():
+    s = scheme("clustering", clusters=5, batch_norm=False)
+    encoder = s.build_model().networks["encoder"]
+    kernel = encoder.get_layer("class").kernel
+    kernel.assign(kernel * 300)  # a encoder whose q(y | x) depends on the image
+    images = tf.constant(s.data.x_val[:32])
+    target, _ = encoder(images, training=False)
+    seed = tf.constant([5, 6], tf.int32)
+    adversarial = virtual_adversarial_perturbation(encoder, images, target, seed, epsilon=2.0).numpy()
+    np.testing.assert_allclose(np.sqrt((adversarial**2).sum(axis=(1, 2))), 2.0, rtol=1e-4)
+    random = np.random.default_rng(0).normal(size=adversarial.shape).astype(np.float32)
+    random *= 2.0 / np.sqrt((random**2).sum(axis=(1, 2), keepdims=True))
+
+    def divergence(perturbation):
+        return float(kl_divergence(target, encoder(images + perturbation, training=False)[0]))
+
+    assert divergence(adversarial) > 3 * divergence(random) > 0
 
 
 @pytest.mark.parametrize("phase, changes", [("discriminator_style", {"discriminator_style"}), ("generator", {"encoder"})])
@@ -326,7 +352,8 @@ def test_clustering_end_to_end(mnist_npz, tmp_path):
         ("clustering", ["--clusters", "100000"], "--clusters must be at most 100, got 100000"),
         ("clustering", ["--noise-std", "-1"], "--noise-std must be at least 0"),
         ("clustering", ["--consistency-weight", "-1"], "--consistency-weight must be at least 0"),
-        ("clustering", ["--max-shift", "0"], "--max-shift must be at least 1"),
+        ("clustering", ["--max-shift", "-1"], "--max-shift must be at least 0"),
+        ("clustering", ["--consistency-weight", "1", "--max-shift", "0"], "--consistency-weight needs a perturbation"),
         ("classification", ["--recipe", "fast"], "--recipe must be one of paper, project"),
         ("classification", ["--recipe", "paper", "--recoverability-weight", "2"], "excludes --recoverability-weight 2.0"),
     ],

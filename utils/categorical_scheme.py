@@ -42,7 +42,8 @@ class CategoricalConfig(AAEConfig):
     # Beyond the paper (models/categorical_aae.py says where each comes from); 0 turns one off.
     recipe: str = option("project", "paper: the paper's appendix, every ingredient below off; project: the ingredients as set", choices=RECIPES)
     consistency_weight: float = option(0.0, "weight of KL(q(y|x) || q(y|x shifted)), a phase on the encoder (IMSAT, VAT)", minimum=0.0)
-    max_shift: int = option(2, "the consistency phase moves each image by up to this many pixels in each direction", minimum=1)
+    max_shift: int = option(2, "the consistency phase moves each image by up to this many pixels in each direction (0: no shift)", minimum=0)
+    vat_epsilon: float = option(0.0, "and adds VAT's adversarial perturbation of this L2 norm (0: none)", minimum=0.0)
     balance_weight: float = option(0.0, "weight of log K - the entropy of the batch-mean q(y|x) (IMSAT's marginal term)", minimum=0.0)
     recoverability_weight: float = option(0.0, "weight of the cross-entropy of q(y | decoded prior sample) to its y (ClusterGAN)", minimum=0.0)
     ingredient_lr: float = option(0.1, "learning rate of the consistency and recoverability phases", positive=True)
@@ -52,6 +53,8 @@ class CategoricalConfig(AAEConfig):
         super().validate()
         if not self.input_dropout < 1:
             raise ConfigError(f"--input-dropout must be below 1, got {self.input_dropout}")
+        if self.consistency_weight and not (self.max_shift or self.vat_epsilon):
+            raise ConfigError("--consistency-weight needs a perturbation: --max-shift or --vat-epsilon above 0")
         if self.recipe == "paper":
             defaults = {field.name: field.default for field in dataclasses.fields(self)}
             for name in INGREDIENTS:
@@ -143,7 +146,8 @@ class CategoricalAAE(Scheme):
         return categorical_aae_phases(
             c.noise_std, c.input_dropout, classification=self.labeled is not None,
             style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
-            balance_weight=c.balance_weight, max_shift=c.max_shift, recoverability_weight=c.recoverability_weight,
+            balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon,
+            recoverability_weight=c.recoverability_weight,
         )
 
     def build_optimizers(self, steps_per_epoch):
