@@ -145,8 +145,8 @@ class ClusteringAAE(CategoricalAAE):
             "cluster_labels": top.tolist(),
             "cluster_labels_majority_vote": majority.tolist(),
             "cluster_sizes_test": np.bincount(clusters, minlength=self.num_classes).tolist(),
-            # Heads of the clusters the test images use; each cluster's digit by the paper's rule.
-            **self.content_measures(model, top, used=np.unique(clusters)),
+            # Heads of the clusters the validation images use; each cluster's digit by the paper's rule.
+            **self.content_measures(model, top, used=np.unique(validation_clusters)),
             **super().evaluate(model),
         }
 
