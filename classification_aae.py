@@ -16,7 +16,7 @@ from utils.categorical_scheme import (
     confusion,
     per_class_error,
 )
-from utils.config import option
+from utils.config import OPTIMIZERS, option
 from utils.outputs import write_text
 from utils.plots import save_count_matrix, save_error_curve
 from utils.run import main
@@ -33,6 +33,9 @@ class Config(CategoricalConfig):
     # Priors: y one-hot of a uniform class; z ~ N(0, prior_std^2 I). Input noise as in the appendix.
     prior_std: float = 1.0
     noise_std: float = 0.3
+    input_dropout: float = 0.0
+    batch_norm: bool = False
+    style_discriminator_sees_class: bool = False  # not in the paper: the z discriminator also sees y
     # Training: an epoch is a pass over the 50,000 training images (each step also sees a batch of labeled ones).
     epochs: int = 60
     batch_size: int = 100
@@ -50,9 +53,9 @@ class Config(CategoricalConfig):
     reconstruction_optimizer: str = "sgd"
     reconstruction_lr: float = 3.92
     reconstruction_momentum: float = 0.9
-    classification_optimizer: str = "sgd"
-    classification_lr: float = 0.1
-    classification_momentum: float = 0.9
+    classification_optimizer: str = option("sgd", "optimizer of the classification phase: sgd or adam (beta_1 0.9)", choices=OPTIMIZERS)
+    classification_lr: float = option(0.1, "learning rate of the classification phase", positive=True)
+    classification_momentum: float = option(0.9, "SGD momentum of the classification phase", minimum=0.0)
     lr_decay_epoch: int = 50
     lr_decay: float = 0.1
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.

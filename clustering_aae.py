@@ -38,6 +38,7 @@ class Config(CategoricalConfig):
     prior_std: float = 1.0
     noise_std: float = 0.0
     input_dropout: float = 0.2
+    style_discriminator_sees_class: bool = False  # not in the paper: the z discriminator also sees y
     # Training: an epoch is a pass over the 50,000 training images; no labels are used.
     epochs: int = 60
     batch_size: int = 100

@@ -190,9 +190,10 @@ def time_training_step(scheme_class, config_class, data, sizes):
 
 
 def build_source_post_models(config, prior, real):
-    encoder = build_encoder(config.latent_dim, seed=config.seed)
-    decoder = build_decoder(config.latent_dim, seed=config.seed + 100)
-    discriminator = build_discriminator(config.latent_dim, seed=config.seed + 200)
+    sizes = {"hidden_units": config.hidden_units, "hidden_layers": config.hidden_layers, "init_std": config.init_std}
+    encoder = build_encoder(config.latent_dim, seed=config.seed, **sizes)
+    decoder = build_decoder(config.latent_dim, seed=config.seed + 100, **sizes)
+    discriminator = build_discriminator(config.latent_dim, seed=config.seed + 200, **sizes)
     images = keras.Input(IMAGE_SHAPE)
     codes = encoder(images)
     autoencoder = keras.Model(images, decoder(codes), name="autoencoder")

@@ -1,4 +1,7 @@
-"""Builders for the paper's networks: MLPs of ReLU layers (two of 1000 units in the paper), weights from N(0, 0.01^2)."""
+"""Builders for the paper's networks: MLPs of ReLU layers (two of 1000 units in the paper), weights from N(0, 0.01^2).
+
+Every size comes from the caller (the script's Config block): a builder has no default to drift from it.
+"""
 
 import keras
 from keras import layers
@@ -29,7 +32,7 @@ def _inputs(widths):
     return inputs, layers.Concatenate(name="_and_".join(t.name for t in inputs))(inputs)
 
 
-def build_encoder(latent_dim, hidden_units=1000, hidden_layers=2, init_std=0.01, seed=0, name="encoder"):
+def build_encoder(latent_dim, *, hidden_units, hidden_layers, init_std, seed, name="encoder"):
     """Image (28, 28) -> code (latent_dim,), linear output."""
     images = keras.Input(IMAGE_SHAPE, name="images")
     x = layers.Flatten(name="flatten")(images)
@@ -38,8 +41,7 @@ def build_encoder(latent_dim, hidden_units=1000, hidden_layers=2, init_std=0.01,
     return keras.Model(images, codes, name=name)
 
 
-def build_two_headed_encoder(classes, latent_dim, hidden_units=1000, hidden_layers=2, init_std=0.01, seed=0, name="encoder",
-                             batch_norm=False):
+def build_two_headed_encoder(classes, latent_dim, *, hidden_units, hidden_layers, init_std, seed, batch_norm, name="encoder"):
     """Image (28, 28) -> [q(y|x) (classes,), softmax; style z (latent_dim,), linear], both heads on the same hidden layers.
 
     With `batch_norm`, every layer's pre-activations are batch-normalised, the heads' included (the
@@ -56,8 +58,7 @@ def build_two_headed_encoder(classes, latent_dim, hidden_units=1000, hidden_laye
     return keras.Model(images, [y, z], name=name)
 
 
-def build_decoder(latent_dim, label_dim=0, hidden_units=1000, hidden_layers=2, init_std=0.01, seed=100, name="decoder",
-                  label_first=False):
+def build_decoder(latent_dim, label_dim=0, *, hidden_units, hidden_layers, init_std, seed, name="decoder", label_first=False):
     """Code (latent_dim,) [+ one-hot label (label_dim,)] -> image (28, 28) in [0, 1].
 
     With `label_first` the inputs are [label, code] (the paper's p(x | y, z)), else [code, label].
@@ -69,7 +70,7 @@ def build_decoder(latent_dim, label_dim=0, hidden_units=1000, hidden_layers=2, i
     return keras.Model(inputs, layers.Reshape(IMAGE_SHAPE, name="image")(x), name=name)
 
 
-def build_discriminator(latent_dim, label_dim=0, hidden_units=1000, hidden_layers=2, init_std=0.01, seed=200, name="discriminator"):
+def build_discriminator(latent_dim, label_dim=0, *, hidden_units, hidden_layers, init_std, seed, name="discriminator"):
     """Code (latent_dim,) [+ one-hot label (label_dim,)] -> probability that the code came from the prior."""
     inputs, x = _inputs([("codes", latent_dim), ("labels", label_dim)])
     x = _hidden(x, name, hidden_units, hidden_layers, init_std, seed)

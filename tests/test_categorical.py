@@ -34,7 +34,7 @@ SMALL = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--hidden
 
 
 def test_two_headed_encoder_gives_a_softmax_and_a_linear_code():
-    encoder = build_two_headed_encoder(16, 5, hidden_units=32)
+    encoder = build_two_headed_encoder(16, 5, hidden_units=32, hidden_layers=2, init_std=0.01, seed=0, batch_norm=False)
     y, z = encoder(np.random.default_rng(0).uniform(0, 1, (4, 28, 28)).astype(np.float32))
     assert y.shape == (4, 16) and z.shape == (4, 5)
     np.testing.assert_allclose(np.sum(y, axis=1), 1, rtol=1e-5)

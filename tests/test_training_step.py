@@ -7,15 +7,17 @@ import pytest
 from models import AdversarialAutoencoder, aae_phases, build_decoder, build_discriminator, build_encoder
 from tests.conftest import tiny_data
 
+SIZES = {"hidden_units": 1000, "hidden_layers": 2, "init_std": 0.01}  # the builders' former defaults
+
 LOSSES = ("discriminator_loss", "discriminator_accuracy", "reconstruction_mse", "generator_loss")
 
 
 def make_model(discriminator_lr, reconstruction_lr, generator_lr, label_dim=0, condition_on="none"):
     keras.utils.set_random_seed(0)
     networks = {
-        "encoder": build_encoder(2),
-        "decoder": build_decoder(2, label_dim if condition_on == "decoder" else 0),
-        "discriminator": build_discriminator(2, label_dim if condition_on == "discriminator" else 0),
+        "encoder": build_encoder(2, seed=0, **SIZES),
+        "decoder": build_decoder(2, label_dim if condition_on == "decoder" else 0, seed=100, **SIZES),
+        "discriminator": build_discriminator(2, label_dim if condition_on == "discriminator" else 0, seed=200, **SIZES),
     }
     optimizers = {
         "discriminator": keras.optimizers.SGD(discriminator_lr),

@@ -13,7 +13,7 @@ import numpy as np
 from models import build_decoder, build_discriminator, build_two_headed_encoder
 from models.categorical_aae import categorical_aae_phases
 from utils.classifier import classify
-from utils.config import AAEConfig, ConfigError, option
+from utils.config import AAEConfig, ConfigError, knob
 from utils.metrics import knn_accuracy
 from utils.plots import save_image_grid
 from utils.priors import CategoricalPrior, GaussianPrior
@@ -28,26 +28,23 @@ INGREDIENT_PHASES = ("consistency", "recoverability")
 class CategoricalConfig(AAEConfig):
     """The categorical AAE's knobs beyond AAEConfig's (there, latent_dim is the style z's size)."""
 
-    prior_std: float = option(1.0, "std of the Gaussian prior N(0, std^2 I) on the style z", positive=True)
-    noise_std: float = option(0.3, "std of the Gaussian noise added to the encoder's input images in training", minimum=0.0)
-    input_dropout: float = option(0.0, "fraction of the encoder's input pixels zeroed in training", minimum=0.0)
-    batch_norm: bool = option(False, "batch-normalise the encoder's layers, its two heads included")
-    style_discriminator_sees_class: bool = option(
-        False, "the discriminator on z also sees the encoder's y (not in the paper): z pushed to one Gaussian whatever y is"
+    prior_std: float = knob("std of the Gaussian prior N(0, std^2 I) on the style z", positive=True)
+    noise_std: float = knob("std of the Gaussian noise added to the encoder's input images in training", minimum=0.0)
+    input_dropout: float = knob("fraction of the encoder's input pixels zeroed in training", minimum=0.0)
+    batch_norm: bool = knob("batch-normalise the encoder's layers, its two heads included")
+    style_discriminator_sees_class: bool = knob(
+        "the discriminator on z also sees the encoder's y (not in the paper): z pushed to one Gaussian whatever y is"
     )
-    class_discriminator_lr: float = option(0.0001, "learning rate of the discriminator on y", positive=True)
-    classification_optimizer: str = option("adam", "optimizer of the classification phase: adam (beta_1 0.9) or sgd", choices=("sgd", "adam"))
-    classification_lr: float = option(0.001, "learning rate of the classification phase", positive=True)
-    classification_momentum: float = option(0.0, "SGD momentum of the classification phase", minimum=0.0)
+    class_discriminator_lr: float = knob("learning rate of the discriminator on y", positive=True)
     # Beyond the paper (models/categorical_aae.py says where each comes from); 0 turns one off.
-    recipe: str = option("project", "paper: the paper's appendix, every ingredient below off; project: the ingredients as set", choices=RECIPES)
-    consistency_weight: float = option(0.0, "weight of KL(q(y|x) || q(y|x shifted)), a phase on the encoder (IMSAT, VAT)", minimum=0.0)
-    max_shift: int = option(2, "the consistency phase moves each image by up to this many pixels in each direction (0: no shift)", minimum=0)
-    vat_epsilon: float = option(0.0, "and adds VAT's adversarial perturbation of this L2 norm (0: none)", minimum=0.0)
-    balance_weight: float = option(0.0, "weight of log K - the entropy of the batch-mean q(y|x) (IMSAT's marginal term)", minimum=0.0)
-    recoverability_weight: float = option(0.0, "weight of the cross-entropy of q(y | decoded prior sample) to its y (ClusterGAN)", minimum=0.0)
-    ingredient_lr: float = option(0.1, "learning rate of the consistency and recoverability phases", positive=True)
-    ingredient_momentum: float = option(0.9, "SGD momentum of the consistency and recoverability phases", minimum=0.0)
+    recipe: str = knob("paper: the paper's appendix, every ingredient below off; project: the ingredients as set", choices=RECIPES)
+    consistency_weight: float = knob("weight of KL(q(y|x) || q(y|x shifted)), a phase on the encoder (IMSAT, VAT)", minimum=0.0)
+    max_shift: int = knob("the consistency phase moves each image by up to this many pixels in each direction (0: no shift)", minimum=0)
+    vat_epsilon: float = knob("and adds VAT's adversarial perturbation of this L2 norm (0: none)", minimum=0.0)
+    balance_weight: float = knob("weight of log K - the entropy of the batch-mean q(y|x) (IMSAT's marginal term)", minimum=0.0)
+    recoverability_weight: float = knob("weight of the cross-entropy of q(y | decoded prior sample) to its y (ClusterGAN)", minimum=0.0)
+    ingredient_lr: float = knob("learning rate of the consistency and recoverability phases", positive=True)
+    ingredient_momentum: float = knob("SGD momentum of the consistency and recoverability phases", minimum=0.0)
 
     def validate(self):
         super().validate()

@@ -22,6 +22,24 @@ def option(default, help, **checks):
     return dataclasses.field(default=default, metadata={"help": help, **checks})
 
 
+class _Required:
+    def __repr__(self):
+        return "REQUIRED"
+
+
+REQUIRED = _Required()  # a knob the base declares without a value: each script's Config block sets it
+
+
+def knob(help, **checks):
+    """A hyperparameter declared with its help and checks but no value: a script that does not set
+    it fails at --help and in the tests, instead of silently taking a shared default."""
+    return option(REQUIRED, help, **checks)
+
+
+def unset_knobs(config_class):
+    return [field.name for field in dataclasses.fields(config_class) if field.default is REQUIRED]
+
+
 @dataclasses.dataclass
 class RunConfig:
     """What every script shares: where data and results live, seeding, resuming, evaluation."""
@@ -66,25 +84,25 @@ class RunConfig:
 
 @dataclasses.dataclass
 class AAEConfig(RunConfig):
-    """The hyperparameters of an adversarial autoencoder; each script's Config block sets them all."""
+    """The hyperparameters of an adversarial autoencoder: their help and checks; each script's Config block sets their values."""
 
-    latent_dim: int = option(8, "size of the code z", minimum=1)
-    hidden_units: int = option(1000, "units of each hidden ReLU layer of every network", minimum=1)
-    hidden_layers: int = option(2, "hidden layers of every network", minimum=1)
-    init_std: float = option(0.01, "std of the Gaussian every weight starts from", positive=True)
-    epochs: int = option(50, "passes over the training images", minimum=1)
-    batch_size: int = option(100, "images per step: half of them encoded for the discriminator", minimum=2, even=True)
-    adversarial_optimizer: str = option("sgd", "optimizer of the adversarial phases: sgd (with the momentum flags) or adam", choices=OPTIMIZERS)
-    adam_beta_1: float = option(0.5, "Adam's beta_1 in the adversarial phases", minimum=0.0)
-    discriminator_lr: float = option(0.01, "learning rate of the discriminator", positive=True)
-    discriminator_momentum: float = option(0.0, "SGD momentum of the discriminator", minimum=0.0)
-    generator_lr: float = option(0.01, "learning rate of the encoder as generator", positive=True)
-    generator_momentum: float = option(0.0, "SGD momentum of the generator", minimum=0.0)
-    reconstruction_optimizer: str = option("adam", "optimizer of the reconstruction phase: adam (beta_1 0.9) or sgd", choices=OPTIMIZERS)
-    reconstruction_lr: float = option(0.001, "learning rate of encoder and decoder in the reconstruction phase", positive=True)
-    reconstruction_momentum: float = option(0.0, "SGD momentum of the reconstruction phase", minimum=0.0)
-    lr_decay_epoch: int = option(0, "after this many epochs every learning rate is multiplied by --lr-decay (0: never)", minimum=0)
-    lr_decay: float = option(0.1, "factor of the learning-rate decay", positive=True)
+    latent_dim: int = knob("size of the code z", minimum=1)
+    hidden_units: int = knob("units of each hidden ReLU layer of every network", minimum=1)
+    hidden_layers: int = knob("hidden layers of every network", minimum=1)
+    init_std: float = knob("std of the Gaussian every weight starts from", positive=True)
+    epochs: int = knob("passes over the training images", minimum=1)
+    batch_size: int = knob("images per step: half of them encoded for the discriminator", minimum=2, even=True)
+    adversarial_optimizer: str = knob("optimizer of the adversarial phases: sgd (with the momentum flags) or adam", choices=OPTIMIZERS)
+    adam_beta_1: float = knob("Adam's beta_1 in the adversarial phases", minimum=0.0)
+    discriminator_lr: float = knob("learning rate of the discriminator", positive=True)
+    discriminator_momentum: float = knob("SGD momentum of the discriminator", minimum=0.0)
+    generator_lr: float = knob("learning rate of the encoder as generator", positive=True)
+    generator_momentum: float = knob("SGD momentum of the generator", minimum=0.0)
+    reconstruction_optimizer: str = knob("optimizer of the reconstruction phase: adam (beta_1 0.9) or sgd", choices=OPTIMIZERS)
+    reconstruction_lr: float = knob("learning rate of encoder and decoder in the reconstruction phase", positive=True)
+    reconstruction_momentum: float = knob("SGD momentum of the reconstruction phase", minimum=0.0)
+    lr_decay_epoch: int = knob("after this many epochs every learning rate is multiplied by --lr-decay (0: never)", minimum=0)
+    lr_decay: float = knob("factor of the learning-rate decay", positive=True)
     # The project's MNIST classifier reads generated digits (conditional accuracy, Frechet distance).
     classifier: str = option("", "the MNIST classifier's cache file (default ~/.cache/adversarial-autoencoders/mnist_classifier.keras)")
     classifier_epochs: int = option(6, "epochs to train the classifier when the cache file does not exist", minimum=1)
@@ -118,6 +136,9 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_config(config_class, argv=None, description=None):
     """Parse argv into `config_class`; return (config, names of the flags the user gave)."""
+    unset = unset_knobs(config_class)
+    if unset:  # a bug of the script, not a user error: a traceback
+        raise TypeError(f"{config_class.__qualname__} gives no value to {', '.join(unset)}: set each knob in the script's Config block")
     parser = _Parser(description=description, argument_default=argparse.SUPPRESS)
     hints = typing.get_type_hints(config_class)
     for field in dataclasses.fields(config_class):

@@ -1,0 +1,49 @@
+"""Each script's Config block is the one place a hyperparameter's value lives."""
+
+import dataclasses
+
+import pytest
+
+import aae
+import classification_aae
+import clustering_aae
+import semi_supervised_aae
+import supervised_aae
+from utils.categorical_scheme import CategoricalConfig
+from utils.config import REQUIRED, AAEConfig, parse_config, unset_knobs
+
+SCRIPTS = (aae, semi_supervised_aae, supervised_aae, classification_aae, clustering_aae)
+
+
+def test_the_shared_bases_give_no_hyperparameter_a_value():
+    for base in (AAEConfig, CategoricalConfig):
+        valued = [f.name for f in dataclasses.fields(base) if f.default is not REQUIRED and f.name not in RUN_SETTINGS]
+        assert valued == [], (base.__name__, valued)
+
+
+RUN_SETTINGS = {field.name for field in dataclasses.fields(AAEConfig.__mro__[1])} | {"classifier", "classifier_epochs"}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda module: module.__name__)
+def test_every_script_sets_every_knob(script):
+    assert unset_knobs(script.Config) == []
+    config, _ = parse_config(script.Config, [])
+    assert all(getattr(config, f.name) is not REQUIRED for f in dataclasses.fields(config))
+
+
+def test_a_config_that_forgets_a_knob_fails_at_help():
+    @dataclasses.dataclass
+    class Forgetful(clustering_aae.Config):
+        pass
+
+    # Re-declared without a value: what a script that omits a knob amounts to.
+    Forgetful.__dataclass_fields__["generator_lr"].default = REQUIRED
+    with pytest.raises(TypeError, match="Forgetful gives no value to generator_lr"):
+        parse_config(Forgetful, ["--help"])
+
+
+def test_the_clustering_script_has_no_classification_flags():
+    names = {f.name for f in dataclasses.fields(clustering_aae.Config)}
+    assert not {name for name in names if name.startswith("classification")}
+    assert {"classification_lr", "classification_optimizer", "classification_momentum"} <= {
+        f.name for f in dataclasses.fields(classification_aae.Config)}
