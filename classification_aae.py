@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 
+import utils.startup  # noqa: F401  (first of the project's modules: a Ctrl-C while TensorFlow loads is one line)
 from utils.categorical_scheme import (
     CategoricalAAE,
     CategoricalConfig,
@@ -56,6 +57,8 @@ class Config(CategoricalConfig):
     classification_optimizer: str = option("sgd", "optimizer of the classification phase: sgd or adam (beta_1 0.9)", choices=OPTIMIZERS)
     classification_lr: float = option(0.1, "learning rate of the classification phase", positive=True)
     classification_momentum: float = option(0.9, "SGD momentum of the classification phase", minimum=0.0)
+    # Beyond the paper: the classification phase sees each labeled image moved by up to this many pixels.
+    labeled_shift: int = option(0, "move each labeled image by up to this many pixels in the classification phase (0: the paper)", minimum=0)
     lr_decay_epoch: int = 50
     lr_decay: float = 0.1
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.

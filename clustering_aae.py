@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+import utils.startup  # noqa: F401  (first of the project's modules: a Ctrl-C while TensorFlow loads is one line)
 from utils.categorical_scheme import (
     CategoricalAAE,
     CategoricalConfig,

@@ -9,6 +9,7 @@ import dataclasses
 
 import numpy as np
 
+import utils.startup  # noqa: F401  (first of the project's modules: a Ctrl-C while TensorFlow loads is one line)
 from utils.config import AAEConfig, ConfigError, option
 from utils.outputs import write_text
 from utils.plots import save_code_scatter, save_image_grid

@@ -8,6 +8,7 @@ import dataclasses
 
 import numpy as np
 
+import utils.startup  # noqa: F401  (first of the project's modules: a Ctrl-C while TensorFlow loads is one line)
 from utils.classifier import classify
 from utils.config import AAEConfig, option
 from utils.metrics import knn_accuracy

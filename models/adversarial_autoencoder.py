@@ -111,6 +111,14 @@ def binary_crossentropy(targets, predictions):
     return ops.mean(keras.losses.binary_crossentropy(targets, predictions))
 
 
+def real_then_fake_loss(predictions, half):
+    """A discriminator's loss and accuracy on `half` prior samples (real, 1) followed by `half` codes (fake, 0)."""
+    targets = ops.concatenate([ops.ones((half, 1)), ops.zeros((half, 1))], axis=0)
+    loss = binary_crossentropy(targets, predictions)
+    accuracy = ops.mean(ops.cast((predictions > 0.5) == (targets > 0.5), "float32"))
+    return loss, accuracy
+
+
 def aae_phases(condition_on="none"):
     """Per batch of images (with "prior": half a batch of prior samples, and a "condition" if one is used):
 
@@ -131,10 +139,8 @@ def aae_phases(condition_on="none"):
         codes = ops.stop_gradient(networks["encoder"](images[:half], training=True))
         both = ops.concatenate([prior, codes], axis=0)
         both_condition = None if condition is None else ops.concatenate([half_condition, half_condition], axis=0)
-        targets = ops.concatenate([ops.ones((half, 1)), ops.zeros((half, 1))], axis=0)
         predictions = networks["discriminator"](_with(condition_on, "discriminator", both, both_condition), training=True)
-        loss = binary_crossentropy(targets, predictions)
-        accuracy = ops.mean(ops.cast((predictions > 0.5) == (targets > 0.5), "float32"))
+        loss, accuracy = real_then_fake_loss(predictions, half)
         return loss, {"discriminator_loss": loss, "discriminator_accuracy": accuracy}
 
     def reconstruction_loss(networks, inputs):

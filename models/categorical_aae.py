@@ -19,7 +19,7 @@ import math
 import tensorflow as tf
 from keras import ops
 
-from models.adversarial_autoencoder import Phase, binary_crossentropy
+from models.adversarial_autoencoder import Phase, binary_crossentropy, real_then_fake_loss
 
 
 def corrupt(images, seed, noise_std, dropout, offset):
@@ -92,7 +92,8 @@ def marginal_entropy(q):
 
 
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
-                           consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, recoverability_weight=0.0):
+                           consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, recoverability_weight=0.0,
+                           labeled_shift=0):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -102,7 +103,9 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     discriminator, with y for the label): z is pushed to the same Gaussian whatever y is. y reaches
     it as a given (no gradient), so the generator moves z only through it.
 
-    A consistency phase (encoder) runs when `consistency_weight` or `balance_weight` is positive, a
+    With `labeled_shift`, the classification phase sees each labeled image moved by up to that many
+    pixels (augmentation of the few labels, as in the consistency literature's baselines). A
+    consistency phase (encoder) runs when `consistency_weight` or `balance_weight` is positive, a
     recoverability phase (encoder and decoder) when `recoverability_weight` is.
     """
 
@@ -127,9 +130,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
             if head == "style":
                 codes = style_input(codes, ops.concatenate([y, y], axis=0))
             predictions = networks[f"discriminator_{head}"](codes, training=True)
-            targets = ops.concatenate([ops.ones((half, 1)), ops.zeros((half, 1))], axis=0)
-            value = binary_crossentropy(targets, predictions)
-            accuracy = ops.mean(ops.cast((predictions > 0.5) == (targets > 0.5), "float32"))
+            value, accuracy = real_then_fake_loss(predictions, half)
             return value, {f"discriminator_{head}_loss": value, f"discriminator_{head}_accuracy": accuracy}
 
         name = f"discriminator_{head}"
@@ -144,7 +145,10 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         return loss_y + loss_z, {"generator_class_loss": loss_y, "generator_style_loss": loss_z}
 
     def classification_loss(networks, inputs):
-        y, _ = encode(networks, inputs, inputs["labeled_images"], 5)
+        images = inputs["labeled_images"]
+        if labeled_shift:
+            images = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 11, labeled_shift))
+        y, _ = encode(networks, inputs, images, 5)
         labels = inputs["labels"]
         cross_entropy = -ops.mean(ops.sum(labels * ops.log(ops.clip(y, 1e-7, 1.0)), axis=1))
         accuracy = ops.mean(ops.cast(ops.argmax(y, axis=1) == ops.argmax(labels, axis=1), "float32"))

@@ -70,6 +70,48 @@ def mnist_npz(tmp_path, mnist_arrays):
     return str(path)
 
 
+def run_script(scheme_class, config_class, data, out, *flags):
+    """A run of a script's main() on `data` into `out`, in this process; returns its metrics."""
+    from utils import run
+
+    return run.main(scheme_class, config_class, ["--data", str(data), "--out", str(out), *flags])
+
+
+def expect_exit(capsys, argv, status=2, script=None):
+    """main() of `script` (aae.py by default) on `argv` ends with `status` and one line on stderr; returns the line."""
+    import aae
+    from utils import run
+
+    scheme_class, config_class = script or (aae.UnsupervisedAAE, aae.Config)
+    with pytest.raises(SystemExit) as stop:
+        run.main(scheme_class, config_class, argv)
+    assert stop.value.code == status
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "error: " in error, error
+    return error
+
+
+class StopAfter:
+    """Stands in for Ctrl-C: asks the loop to stop at its `looks`-th look (the loop looks after each call).
+
+    Patched in as training.StopRequest with `lambda: StopAfter(n)`.
+    """
+
+    def __init__(self, looks):
+        self.looks = looks
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    @property
+    def requested(self):
+        self.looks -= 1
+        return self.looks <= 0
+
+
 def poison_the_losses(monkeypatch):
     """Every adversarial loss of the three-phase schemes becomes NaN from the next compiled step on.
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import aae
-from tests.conftest import poison_the_losses
+from tests.conftest import StopAfter, expect_exit, poison_the_losses, run_script
 from utils import run, training
 from utils.checkpoint import read_checkpoint_meta
 
@@ -18,16 +18,7 @@ TINY = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--parzen-
 
 
 def train(mnist_npz, out, *flags):
-    return run.main(aae.UnsupervisedAAE, aae.Config, ["--data", mnist_npz, "--out", str(out), *TINY, *flags])
-
-
-def expect_exit(capsys, argv, status=2):
-    with pytest.raises(SystemExit) as stop:
-        run.main(aae.UnsupervisedAAE, aae.Config, argv)
-    assert stop.value.code == status
-    error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1, error
-    return error
+    return run_script(aae.UnsupervisedAAE, aae.Config, mnist_npz, out, *TINY, *flags)
 
 
 def test_end_to_end_writes_every_output(mnist_npz, tmp_path):
@@ -80,22 +71,6 @@ def test_resume_ends_where_a_straight_run_ends(mnist_npz, tmp_path):
     assert [row["epoch"] for row in rows] == ["1", "2", "3"]
 
 
-class StopAfter:
-    """Stands in for Ctrl-C: asks the loop to stop at its `asks`-th look (the loop looks after each call)."""
-
-    def __init__(self, asks):
-        self.asks = asks
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
-
-    @property
-    def requested(self):
-        self.asks -= 1
-        return self.asks <= 0
 
 
 def test_interrupt_mid_epoch_checkpoints_and_resume_matches(mnist_npz, tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from keras import ops
 import aae
 from models import Phase, build_decoder, build_discriminator, build_encoder
 from models.adversarial_autoencoder import binary_crossentropy
+from tests.conftest import StopAfter
 from utils import run, training
 from utils.checkpoint import FORMAT, read_checkpoint_meta, state_variables
 from utils.priors import GaussianPrior
@@ -35,11 +36,12 @@ class TwoPriorsAAE(aae.UnsupervisedAAE):
 
     def build_networks(self):
         c, half = self.config, self.config.latent_dim // 2
+        sizes = {"hidden_units": c.hidden_units, "hidden_layers": c.hidden_layers, "init_std": c.init_std}
         return {
-            "encoder": build_encoder(c.latent_dim, hidden_units=c.hidden_units, seed=c.seed),
-            "decoder": build_decoder(c.latent_dim, hidden_units=c.hidden_units, seed=c.seed + 1),
-            "discriminator_narrow": build_discriminator(half, hidden_units=c.hidden_units, seed=c.seed + 2, name="discriminator_narrow"),
-            "discriminator_wide": build_discriminator(half, hidden_units=c.hidden_units, seed=c.seed + 3, name="discriminator_wide"),
+            "encoder": build_encoder(c.latent_dim, seed=c.seed, **sizes),
+            "decoder": build_decoder(c.latent_dim, seed=c.seed + 1, **sizes),
+            "discriminator_narrow": build_discriminator(half, seed=c.seed + 2, name="discriminator_narrow", **sizes),
+            "discriminator_wide": build_discriminator(half, seed=c.seed + 3, name="discriminator_wide", **sizes),
         }
 
     def build_phases(self):
@@ -132,18 +134,8 @@ def test_checkpoint_holds_every_network_and_optimizer_by_name_and_resume_is_exac
     monkeypatch.setattr(training, "STEPS_PER_CALL", 2)
     train(mnist_npz, tmp_path / "straight", "--epochs", "2")
 
-    class StopAtFourthLook:
-        looks = 0
-        requested = property(lambda self: (setattr(StopAtFourthLook, "looks", self.looks + 1), self.looks >= 4)[1])
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            pass
-
     real = training.StopRequest
-    monkeypatch.setattr(training, "StopRequest", StopAtFourthLook)
+    monkeypatch.setattr(training, "StopRequest", lambda: StopAfter(4))
     with pytest.raises(SystemExit):
         train(mnist_npz, tmp_path / "resumed", "--epochs", "2")
     meta = read_checkpoint_meta(str(tmp_path / "resumed" / "checkpoint.npz"))

@@ -17,10 +17,11 @@ from utils.config import AAEConfig, ConfigError, knob
 from utils.metrics import knn_accuracy
 from utils.plots import save_image_grid
 from utils.priors import CategoricalPrior, GaussianPrior
-from utils.scheme import Scheme, make_optimizer
+from utils.scheme import Scheme
 
 RECIPES = ("paper", "project")
-INGREDIENTS = ("consistency_weight", "balance_weight", "recoverability_weight")  # what --recipe paper turns off
+# What --recipe paper turns off (labeled_shift: the classification script's only).
+INGREDIENTS = ("consistency_weight", "balance_weight", "recoverability_weight", "labeled_shift")
 INGREDIENT_PHASES = ("consistency", "recoverability")
 
 
@@ -54,11 +55,11 @@ class CategoricalConfig(AAEConfig):
             raise ConfigError("--consistency-weight needs a perturbation: --max-shift or --vat-epsilon above 0")
         if self.recipe == "paper":
             defaults = {field.name: field.default for field in dataclasses.fields(self)}
-            for name in INGREDIENTS:
+            for name in (name for name in INGREDIENTS if name in defaults):
                 if getattr(self, name) not in (0, defaults[name]):
                     flag = "--" + name.replace("_", "-")
                     raise ConfigError(f"--recipe paper turns every ingredient beyond the paper off: it excludes {flag} {getattr(self, name)}")
-                setattr(self, name, 0.0)
+                setattr(self, name, type(defaults[name])(0))
 
 
 def balanced_labeled_indices(labels, count, seed, classes=10):
@@ -144,31 +145,22 @@ class CategoricalAAE(Scheme):
             c.noise_std, c.input_dropout, classification=self.labeled is not None,
             style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
             balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon,
-            recoverability_weight=c.recoverability_weight,
+            recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
         )
 
     def build_optimizers(self, steps_per_epoch):
-        c = self.config
-
-        def rate(value):
-            return self.learning_rate(value, steps_per_epoch)
-
-        def adversarial(lr, momentum):
-            return make_optimizer(c.adversarial_optimizer, rate(lr), momentum, c.adam_beta_1)
-
+        c, steps = self.config, steps_per_epoch
         optimizers = {
-            "reconstruction": make_optimizer(c.reconstruction_optimizer, rate(c.reconstruction_lr), c.reconstruction_momentum),
-            "discriminator_class": adversarial(c.class_discriminator_lr, c.discriminator_momentum),
-            "discriminator_style": adversarial(c.discriminator_lr, c.discriminator_momentum),
-            "generator": adversarial(c.generator_lr, c.generator_momentum),
+            "reconstruction": self.optimizer(c.reconstruction_optimizer, c.reconstruction_lr, c.reconstruction_momentum, steps),
+            "discriminator_class": self.adversarial_optimizer(c.class_discriminator_lr, c.discriminator_momentum, steps),
+            "discriminator_style": self.adversarial_optimizer(c.discriminator_lr, c.discriminator_momentum, steps),
+            "generator": self.adversarial_optimizer(c.generator_lr, c.generator_momentum, steps),
         }
         if self.labeled is not None:
-            optimizers["classification"] = make_optimizer(
-                c.classification_optimizer, rate(c.classification_lr), c.classification_momentum
-            )
+            optimizers["classification"] = self.optimizer(c.classification_optimizer, c.classification_lr, c.classification_momentum, steps)
         for phase in self.build_phases():
             if phase.name in INGREDIENT_PHASES:
-                optimizers[phase.name] = make_optimizer("sgd", rate(c.ingredient_lr), c.ingredient_momentum)
+                optimizers[phase.name] = self.optimizer("sgd", c.ingredient_lr, c.ingredient_momentum, steps)
         return optimizers
 
     def epoch_inputs(self, epoch):

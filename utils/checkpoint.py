@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 
-from utils.config import UserError
+from utils.config import UserError, reason
 from utils.data import npz_headers
 from utils.files import record_written
 
@@ -58,8 +58,8 @@ def save_checkpoint(path, model, meta):
             np.savez(stream, **{META: np.array(json.dumps({"format": FORMAT, **meta}))}, **arrays)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, path)
         record_written(path)
+        os.replace(temporary, path)
     except BaseException as error:
         # A full disk, or a second Ctrl-C mid-write: the previous checkpoint is whole, and no
         # partial file is left behind to fill the disk.
@@ -71,8 +71,7 @@ def save_checkpoint(path, model, meta):
 
 
 def _unreadable(path, error):
-    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return CheckpointError(f"{path}: unreadable checkpoint ({reason})")
+    return CheckpointError(f"{path}: unreadable checkpoint ({reason(error)})")
 
 
 def _headers(path):

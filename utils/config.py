@@ -10,6 +10,11 @@ class UserError(Exception):
     """Something the user can fix (a path, a flag, a file): reported in one line, exit status 2."""
 
 
+def reason(error):
+    """The first line of an exception's message (its type's name if it has none), for a one-line error."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
 class ConfigError(UserError):
     """A flag value that cannot work."""
 

@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from utils.config import UserError
+from utils.config import UserError, reason
 
 # The environment variable read when no --data flag is given.
 DATA_ENV = "MNIST_PATH"
@@ -110,7 +110,7 @@ def _download():
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as error:  # Keras reports a failed download as a bare Exception
         raise DataError(
-            f"could not download MNIST ({_reason(error)}); point --data or ${DATA_ENV} at a local copy: "
+            f"could not download MNIST ({reason(error)}); point --data or ${DATA_ENV} at a local copy: "
             "Keras's mnist.npz or a folder of the four IDX files"
         ) from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
@@ -138,7 +138,7 @@ def _read_npz(path):
             with open(path, "rb") as stream:
                 single = stream.read(6) == b"\x93NUMPY"
         except OSError as error:
-            raise DataError(f"{path}: cannot be read ({_reason(error)})") from None
+            raise DataError(f"{path}: cannot be read ({reason(error)})") from None
         kind = "a single .npy array" if single else "not a zip archive, or a truncated one"
         raise DataError(f"{path}: not a readable .npz file ({kind}); expected numpy.savez's archive of {', '.join(IDX_NAMES)}")
     try:
@@ -153,7 +153,7 @@ def _read_npz(path):
     except DataError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        raise DataError(f"{path}: not a readable .npz file ({_reason(error)})") from None
+        raise DataError(f"{path}: not a readable .npz file ({reason(error)})") from None
 
 
 def _check_header(path, key, shape, dtype):
@@ -189,7 +189,7 @@ def read_idx(path):
         with opener(path, "rb") as stream:
             content = stream.read()
     except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"{path}: cannot be read ({_reason(error)})") from None
+        raise DataError(f"{path}: cannot be read ({reason(error)})") from None
     if len(content) < 8:
         raise DataError(f"{path}: truncated IDX file ({len(content)} bytes)")
     (magic,) = struct.unpack(">I", content[:4])
@@ -233,6 +233,3 @@ def _check(raw, source):
         if len(images) == 0:
             raise DataError(f"{source}: the {split} split is empty")
 
-
-def _reason(error):
-    return str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -28,6 +28,7 @@ def replacing(path):
     temporary = _temporary(path)
     try:
         yield temporary
+        record_written(path)  # before the rename: a kill between the two leaves a name with no file, harmless
         os.replace(temporary, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
@@ -35,7 +36,6 @@ def replacing(path):
         if isinstance(error, OSError) and error.filename in (None, temporary):
             error.filename = path
         raise
-    record_written(path)
 
 
 def record_written(path):
@@ -44,6 +44,11 @@ def record_written(path):
         return
     with open(os.path.join(folder, MANIFEST), "a") as stream:
         stream.write(name + "\n")
+
+
+def is_partial(name):
+    """A temporary file of `replacing` that a kill left behind."""
+    return name.startswith(".") and PARTIAL in name
 
 
 def run_files(folder):
@@ -61,7 +66,7 @@ def remove_run_files(folder):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(folder, name))
     for entry in os.scandir(folder):
-        if entry.is_file(follow_symlinks=False) and entry.name.startswith(".") and PARTIAL in entry.name:
+        if entry.is_file(follow_symlinks=False) and is_partial(entry.name):
             os.remove(entry.path)
     with contextlib.suppress(FileNotFoundError):
         os.remove(os.path.join(folder, MANIFEST))

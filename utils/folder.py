@@ -6,7 +6,7 @@ import os
 
 from utils.checkpoint import CHECKPOINT, CheckpointError, read_checkpoint_meta
 from utils.config import UserError
-from utils.files import remove_run_files, run_files
+from utils.files import is_partial, remove_run_files, run_files
 
 # Any of these in a folder means a run wrote there.
 RUN_RECORDS = (CHECKPOINT, "config.json", "metrics.json", "losses.csv")
@@ -82,7 +82,8 @@ class RunFolder:
 
     def check_start(self, overwrite):
         """Refuse to start a new run here unless the folder is free, or holds a run that `overwrite` may replace."""
-        path, others = self.path, [name for name in os.listdir(self.path) if name != LOCK]
+        # The lock, and what a killed run's interrupted writes left, are no one's files.
+        path, others = self.path, [name for name in os.listdir(self.path) if name != LOCK and not is_partial(name)]
         if not overwrite:
             if not self.holds_run():
                 return

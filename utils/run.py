@@ -3,6 +3,7 @@
 import dataclasses
 import errno
 import json
+import logging
 import os
 import typing
 
@@ -14,7 +15,7 @@ from utils.data import DataError, fingerprint, load_mnist, resolve_data_path
 from utils.files import replacing
 from utils.folder import RunFolder, what_is_kept
 from utils.outputs import TensorBoardWriter, write_json
-from utils.training import RunState, train
+from utils.training import RunState, TrainingStopped, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the project's folder
 RUNS = os.path.join(ROOT, "runs")  # where a run writes without --out: runs/<scheme name>, ignored by git
@@ -22,9 +23,20 @@ RUNS = os.path.join(ROOT, "runs")  # where a run writes without --out: runs/<sch
 WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO)
 
 
+class _WithoutRetracingNotes(logging.Filter):
+    """Drops TensorFlow's note that predict() was traced again: the evaluation calls predict on several
+    models and input sizes once each, which is what the note counts, and nothing a user can act on."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 def main(scheme_class, config_class, argv=None):
     """Parse the flags, train (or resume, or only evaluate) and write every output; returns the metrics."""
     config, given = parse_config(config_class, argv, description=(scheme_class.__doc__ or "").strip())
+    tensorflow_log = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _WithoutRetracingNotes) for f in tensorflow_log.filters):
+        tensorflow_log.addFilter(_WithoutRetracingNotes())
     if "out" in given and not config.out:
         fail("--out must name a folder, got ''")
     out = os.path.abspath(config.out or os.path.join(RUNS, scheme_class.name))
@@ -35,6 +47,11 @@ def main(scheme_class, config_class, argv=None):
             return _run(scheme_class, config_class, config, given, folder)
     except UserError as error:
         fail(str(error))
+    except TrainingStopped as stop:
+        if stop.status == 130:  # stopped on request, with a checkpoint to resume from: not an error
+            print(stop.message)
+            raise SystemExit(130) from None
+        fail(stop.message, status=stop.status)
     except OSError as error:
         if error.errno not in WRITE_ERRORS:
             raise
@@ -90,7 +107,7 @@ def _run(scheme_class, config_class, config, given, folder):
         # The folder as seen from the project (results/...), so committed runs do not record where they were made.
         recorded = {**dataclasses.asdict(config), "out": project_relative(out)}
         write_json(os.path.join(out, "config.json"), {**recorded, **scheme.describe()})
-        train(model, scheme, config, out, state, {"config": dataclasses.asdict(config), "data_sha256": data_sha256}, tensorboard)
+        train(model, scheme, state, {"config": dataclasses.asdict(config), "data_sha256": data_sha256}, tensorboard)
         for role, network in model.networks.items():
             with replacing(os.path.join(out, f"{role}.keras")) as temporary:
                 network.save(temporary)

@@ -69,15 +69,20 @@ class Scheme:
     def build_optimizers(self, steps_per_epoch):
         """One optimizer per phase, named as the phase."""
         c = self.config
-
-        def rate(value):
-            return self.learning_rate(value, steps_per_epoch)
-
         return {
-            "discriminator": make_optimizer(c.adversarial_optimizer, rate(c.discriminator_lr), c.discriminator_momentum, c.adam_beta_1),
-            "reconstruction": make_optimizer(c.reconstruction_optimizer, rate(c.reconstruction_lr), c.reconstruction_momentum),
-            "generator": make_optimizer(c.adversarial_optimizer, rate(c.generator_lr), c.generator_momentum, c.adam_beta_1),
+            "discriminator": self.adversarial_optimizer(c.discriminator_lr, c.discriminator_momentum, steps_per_epoch),
+            "reconstruction": self.optimizer(c.reconstruction_optimizer, c.reconstruction_lr, c.reconstruction_momentum, steps_per_epoch),
+            "generator": self.adversarial_optimizer(c.generator_lr, c.generator_momentum, steps_per_epoch),
         }
+
+    def optimizer(self, kind, rate, momentum, steps_per_epoch, beta_1=0.9):
+        """A phase's optimizer: `kind` ("sgd" or "adam") at `rate`, decayed as the config says."""
+        return make_optimizer(kind, self.learning_rate(rate, steps_per_epoch), momentum, beta_1)
+
+    def adversarial_optimizer(self, rate, momentum, steps_per_epoch):
+        """An adversarial phase's optimizer: --adversarial-optimizer, with --adam-beta-1 for Adam."""
+        c = self.config
+        return self.optimizer(c.adversarial_optimizer, rate, momentum, steps_per_epoch, c.adam_beta_1)
 
     def learning_rate(self, value, steps_per_epoch):
         """`value`, multiplied by --lr-decay once --lr-decay-epoch epochs are done (0: a constant rate).

@@ -11,7 +11,6 @@ import numpy as np
 import tensorflow as tf
 
 from utils.checkpoint import CHECKPOINT, save_checkpoint
-from utils.config import fail
 from utils.folder import what_is_kept
 from utils.outputs import summary_line, write_history
 
@@ -64,8 +63,20 @@ def on_device(array):
     return tf.identity(tf.convert_to_tensor(array))
 
 
-def train(model, scheme, config, out, state, meta, tensorboard=None):
-    """Train from `state` to config.epochs; `meta` (configuration) is stored with every checkpoint."""
+class TrainingStopped(Exception):
+    """The loop stopped before its last epoch: `message` for the user, `status` for the process to end with."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+def train(model, scheme, state, meta, tensorboard=None):
+    """Train from `state` to the scheme's config.epochs, writing into its config.out; `meta`
+    (configuration) is stored with every checkpoint. Raises TrainingStopped on a non-finite loss or
+    a stop request, after the checkpoint the stop leaves is written."""
+    config = scheme.config
+    out = config.out
     images = on_device(scheme.data.x_train)  # copied once; each call gathers its batches there
     run_steps = tf.function(model.train_steps, jit_compile=config.jit)
     checkpoint = os.path.join(out, CHECKPOINT)
@@ -79,7 +90,7 @@ def train(model, scheme, config, out, state, meta, tensorboard=None):
     if state.epoch and not state.step:
         # A run killed between a checkpoint's rename and the outputs of its epoch lost those outputs:
         # the restored model is the one they show, so write them again.
-        write_epoch_outputs(model, scheme, config, out, state)
+        write_epoch_outputs(model, scheme, state)
     with StopRequest() as stop:
         while state.epoch < config.epochs:
             epoch = state.epoch
@@ -97,14 +108,15 @@ def train(model, scheme, config, out, state, meta, tensorboard=None):
                 bad = [f"{name}={value}" for name, value in means.items() if not np.isfinite(value)]
                 if bad:
                     print(flush=True)  # end the progress bar's line
-                    fail(f"non-finite loss in epoch {epoch + 1} by step {done} ({', '.join(bad)}); {what_is_kept(out, hint=False)}", status=1)
+                    raise TrainingStopped(
+                        f"non-finite loss in epoch {epoch + 1} by step {done} ({', '.join(bad)}); {what_is_kept(out, hint=False)}", 1
+                    )
                 progress.update(done, list(means.items()))
                 if stop.requested:
                     state.step, state.sums = done, {name: float(sums[name].numpy()) for name in names}
                     state.epoch_seconds = time.perf_counter() - started
                     save()
-                    print(f"\ncheckpoint written at epoch {epoch + 1}, step {done}: continue with --resume --out {out}")
-                    raise SystemExit(130)
+                    raise TrainingStopped(f"\ncheckpoint written at epoch {epoch + 1}, step {done}: continue with --resume --out {out}", 130)
             row = {"epoch": epoch + 1, **{name: float(sums[name].numpy()) / steps for name in names}}
             row["seconds"] = round(time.perf_counter() - started, 2)
             if config.eval_every and (epoch + 1) % config.eval_every == 0:
@@ -115,11 +127,12 @@ def train(model, scheme, config, out, state, meta, tensorboard=None):
             save()
             if tensorboard:
                 tensorboard.write(row, model)
-            write_epoch_outputs(model, scheme, config, out, state)
+            write_epoch_outputs(model, scheme, state)
 
 
-def write_epoch_outputs(model, scheme, config, out, state):
+def write_epoch_outputs(model, scheme, state):
     """What the end of epoch `state.epoch` writes besides the checkpoint: its sample grid if due, the loss history."""
+    config = scheme.config
     if state.epoch % config.sample_every == 0 or state.epoch == config.epochs:
         scheme.save_samples(model, state.epoch)
-    write_history(state.history, out, scheme.name)
+    write_history(state.history, config.out, scheme.name)
