@@ -14,7 +14,9 @@ from tests.conftest import StopAfter, expect_exit, poison_the_losses, run_script
 from utils import run, training
 from utils.checkpoint import read_checkpoint_meta
 
-TINY = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--sample-every", "1"]
+# Small networks, no XLA (the golden and benchmark tests compile with it): seconds a run.
+TINY = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--sample-every", "1",
+        "--hidden-units", "32", "--no-jit"]
 
 
 def train(mnist_npz, out, *flags):
@@ -44,6 +46,7 @@ def test_end_to_end_writes_every_output(mnist_npz, tmp_path):
     decoder = keras.models.load_model(out / "decoder.keras")
     assert decoder.predict(np.zeros((3, 8), np.float32), verbose=0).shape == (3, 28, 28)
 
+@pytest.mark.slow
 
 def test_eval_only_rereads_a_finished_run(mnist_npz, tmp_path):
     out = tmp_path / "run"
@@ -60,6 +63,7 @@ def weights(path):
     with np.load(path) as archive:
         return [archive[name] for name in sorted(archive.files) if name != "meta"]
 
+@pytest.mark.slow
 
 def test_resume_ends_where_a_straight_run_ends(mnist_npz, tmp_path):
     train(mnist_npz, tmp_path / "straight", "--epochs", "3")
@@ -72,6 +76,7 @@ def test_resume_ends_where_a_straight_run_ends(mnist_npz, tmp_path):
 
 
 
+@pytest.mark.slow
 
 def test_interrupt_mid_epoch_checkpoints_and_resume_matches(mnist_npz, tmp_path, monkeypatch):
     # 10 steps per epoch in calls of 4, 4 and 2; the loop looks for a stop request after each call:
@@ -89,6 +94,7 @@ def test_interrupt_mid_epoch_checkpoints_and_resume_matches(mnist_npz, tmp_path,
     for a, b in zip(weights(tmp_path / "straight" / "checkpoint.npz"), weights(tmp_path / "resumed" / "checkpoint.npz")):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
+@pytest.mark.slow
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(mnist_npz, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
@@ -102,6 +108,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(mnist_npz, tmp
     for a, b in zip(good, weights(out / "checkpoint.npz")):
         np.testing.assert_array_equal(a, b)
 
+@pytest.mark.slow
 
 def test_a_new_run_never_overwrites_an_earlier_one(mnist_npz, tmp_path, capsys):
     out = tmp_path / "run"
@@ -111,6 +118,7 @@ def test_a_new_run_never_overwrites_an_earlier_one(mnist_npz, tmp_path, capsys):
     assert f"{out} already holds a run: --resume to continue it, --overwrite to replace it, or another --out" in error
     assert hashlib.sha256((out / "checkpoint.npz").read_bytes()).hexdigest() == digest
 
+@pytest.mark.slow
 
 def test_unreadable_checkpoint_is_one_line(mnist_npz, tmp_path, capsys):
     out = tmp_path / "run"
@@ -120,6 +128,7 @@ def test_unreadable_checkpoint_is_one_line(mnist_npz, tmp_path, capsys):
     assert "unreadable checkpoint" in error
     assert (out / "checkpoint.npz").read_bytes() == b"garbage"
 
+@pytest.mark.slow
 
 def test_resume_refuses_a_changed_hyperparameter(mnist_npz, tmp_path, capsys):
     out = tmp_path / "run"

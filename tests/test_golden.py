@@ -17,6 +17,8 @@ import semi_supervised_aae as semi
 import supervised_aae as supervised
 from utils import run
 
+pytestmark = pytest.mark.slow  # golden numbers: a tiny run of each of three scripts
+
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "three_schemes.json")
 TINY = ["--limit", "120", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--epochs", "2"]
 # Recorded with the defaults of that time; the defaults changed since are given here as flags.

@@ -12,7 +12,7 @@ from tests.conftest import tiny_data
 from utils import run
 from utils.data import load_mnist
 
-TINY = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--classifier-epochs", "1"]
+TINY = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--classifier-epochs", "1", "--no-jit"]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_epoch_inputs_pair_each_prior_sample_with_its_images_label(mnist_npz):
     assert np.mean(scheme.prior.classify(prior.reshape(-1, 2))[labeled] == ids[labeled]) > 0.9
 
 
-@pytest.mark.parametrize("prior", ["mixture", "swiss_roll"])
+@pytest.mark.parametrize("prior", ["mixture", pytest.param("swiss_roll", marks=pytest.mark.slow)])
 def test_semi_supervised_end_to_end(mnist_npz, tmp_path, classifier_path, prior):
     out = tmp_path / "run"
     metrics = run.main(semi.SemiSupervisedAAE, semi.Config, [
@@ -104,6 +104,7 @@ def test_supervised_end_to_end(mnist_npz, tmp_path, classifier_path):
     decoder = keras.models.load_model(out / "decoder.keras")
     assert [tuple(i.shape) for i in decoder.inputs] == [(None, 15), (None, 10)]
 
+@pytest.mark.slow
 
 def test_the_supervised_decoder_uses_the_label(mnist_arrays):
     import tensorflow as tf
@@ -129,6 +130,7 @@ def test_the_supervised_decoder_uses_the_label(mnist_arrays):
     other_bar = [drawn[(k + 5) % 10, 4 + 2 * k : 6 + 2 * k, 4:24].mean() for k in range(10)]
     assert np.mean(own_bar) > np.mean(other_bar) + 0.15, (own_bar, other_bar)
 
+@pytest.mark.slow
 
 def test_supervised_variant_shows_the_label_to_the_discriminator_too(mnist_npz, tmp_path, classifier_path):
     out = tmp_path / "run"

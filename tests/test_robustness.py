@@ -1,5 +1,6 @@
 """Runs never clobber another run, never share a folder, survive kills and interrupts, and end in one line, not a traceback."""
 
+import contextlib
 import csv
 import errno
 import hashlib
@@ -25,6 +26,8 @@ from utils import checkpoint as checkpoint_module
 from utils import run, training
 from utils.checkpoint import read_checkpoint_meta
 from utils.folder import LOCK, RUN_RECORDS
+
+pytestmark = pytest.mark.slow  # fault injection: kills, interrupts, full disks, bad files
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--parzen-samples", "100", "--hidden-units", "16", "--no-jit",
@@ -517,7 +520,14 @@ def test_ctrl_c_while_the_script_starts_is_one_line(mnist_npz, tmp_path):
         [sys.executable, os.path.join(REPO, "aae.py"), "--data", mnist_npz, "--out", str(out), *TINY],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
-    time.sleep(2.0)  # importing TensorFlow takes longer
+    # While TensorFlow loads: once its library is mapped into the process (a fixed sleep missed that
+    # moment on a loaded machine), and well before the import ends.
+    maps, deadline = f"/proc/{process.pid}/maps", time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError), open(maps) as stream:
+            if "libtensorflow" in stream.read():
+                break
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     lines = [line for line in stderr.splitlines() if not TF_LOG.match(line)]

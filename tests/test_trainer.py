@@ -116,6 +116,7 @@ def arrays(path):
         return {key: archive[key] for key in archive.files if key != "meta"}
 
 
+@pytest.mark.slow
 def test_every_loss_a_scheme_logs_reaches_the_csv_the_plot_and_the_metrics(mnist_npz, tmp_path):
     metrics = train(mnist_npz, tmp_path / "run", "--epochs", "2")
     rows = list(csv.DictReader(open(tmp_path / "run" / "losses.csv")))
@@ -127,6 +128,7 @@ def test_every_loss_a_scheme_logs_reaches_the_csv_the_plot_and_the_metrics(mnist
     for role in ("encoder", "decoder", "discriminator_narrow", "discriminator_wide"):
         assert (tmp_path / "run" / f"{role}.keras").is_file(), role
 
+@pytest.mark.slow
 
 def test_checkpoint_holds_every_network_and_optimizer_by_name_and_resume_is_exact(mnist_npz, tmp_path, monkeypatch):
     # 6 steps per epoch in calls of 2: stop after the first call of epoch 2, resume, and compare
@@ -155,6 +157,7 @@ def test_checkpoint_holds_every_network_and_optimizer_by_name_and_resume_is_exac
     # The two discriminators' optimizers are there, each with its own step count.
     assert int(straight["optimizers/discriminator_wide/iteration"]) == 12
 
+@pytest.mark.slow
 
 def test_a_missing_extra_or_misshapen_key_is_a_one_line_error_naming_it(mnist_npz, tmp_path, capsys):
     out = tmp_path / "run"
@@ -174,6 +177,7 @@ def test_a_missing_extra_or_misshapen_key_is_a_one_line_error_naming_it(mnist_np
         error = capsys.readouterr().err.strip()
         assert message in error and len(error.splitlines()) == 1, error
 
+@pytest.mark.slow
 
 def test_a_positional_checkpoint_of_the_old_format_is_refused(mnist_npz, tmp_path, capsys):
     out = tmp_path / "run"
@@ -206,6 +210,7 @@ def test_tensorboard_flag_without_tensorboard_is_one_line(mnist_npz, tmp_path, c
     assert stop.value.code == 2 and "pip install tensorboard" in error and len(error.splitlines()) == 1
     assert not (tmp_path / "run").exists()
 
+@pytest.mark.slow
 
 def test_tensorboard_gets_every_logged_value_and_the_learning_rates(mnist_npz, tmp_path):
     pytest.importorskip("tensorboard")

@@ -56,7 +56,7 @@ def changed(before, network):
     ],
     ids=["phase1-discriminator", "phase2-reconstruction", "phase3-generator"],
 )
-@pytest.mark.parametrize("jit", [False, True], ids=["eager-graph", "xla"])
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["eager-graph", "xla"])
 def test_each_phase_updates_only_its_own_variables(rates, expect, jit):
     import tensorflow as tf
 
@@ -90,7 +90,7 @@ def test_discriminator_learns_to_separate_prior_from_codes():
     assert float(last["discriminator_accuracy"]) > 0.8
 
 
-@pytest.mark.parametrize("jit", [False, True], ids=["eager-graph", "xla"])
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["eager-graph", "xla"])
 def test_steps_in_one_call_match_the_same_steps_one_at_a_time(jit):
     import tensorflow as tf
 
