@@ -6,7 +6,8 @@
 
 Rows, in the order they run:
   1. the training step of each scheme (three phases; five for classification_aae), run as the loop runs it: XLA-compiled,
-     STEPS_PER_CALL steps per call, each batch gathered from images already where the step runs;
+     STEPS_PER_CALL steps per call, each batch gathered from images already where the step runs; then the
+     clustering step with each ingredient beyond the paper alone, beside the paper's recipe and the default recipe;
   2. the source post's loop (separate compiled Keras models, train_on_batch per phase) ported to Keras 3;
   3. peak memory of the process after those training measurements;
   4. the float32 matmul peak (numpy or TensorFlow, whichever is faster) and each step's share of it,
@@ -31,6 +32,7 @@ import tensorflow as tf
 
 import aae
 import classification_aae
+import clustering_aae
 import semi_supervised_aae
 import supervised_aae
 from models import build_decoder, build_discriminator, build_encoder
@@ -53,6 +55,18 @@ SCHEMES = (
     (supervised_aae.SupervisedAAE, supervised_aae.Config),
     (classification_aae.ClassificationAAE, classification_aae.Config),
 )
+# The categorical scheme's ingredients beyond the paper, each alone beside the paper's recipe (row
+# name: config overrides), on the clustering model; the default recipe's row is "clustering_aae".
+PAPER_RECIPE = "clustering_aae, paper recipe"
+NO_INGREDIENT = {"consistency_weight": 0.0, "vat_epsilon": 0.0, "balance_weight": 0.0, "recoverability_weight": 0.0}
+INGREDIENT_ROWS = {
+    PAPER_RECIPE: {"recipe": "paper"},
+    "clustering_aae + consistency (shift)": {**NO_INGREDIENT, "consistency_weight": 1.0},
+    "clustering_aae + consistency (shift + VAT)": {**NO_INGREDIENT, "consistency_weight": 1.0, "vat_epsilon": 2.0},
+    "clustering_aae + balance": {**NO_INGREDIENT, "balance_weight": 1.0},
+    "clustering_aae + recoverability": {**NO_INGREDIENT, "recoverability_weight": 1.0},
+    "clustering_aae": {},
+}
 EPOCH_IMAGES = 60_000  # all of MNIST's training images, validation included
 PRIOR_STD = 5.0  # the Gaussian prior of aae.py; only the shape of the samples matters for speed
 # 4 of the 25 widths, from the smallest to the largest: a tree-based estimator's cost can depend on the width.
@@ -113,7 +127,7 @@ def kernel_weights(network):
     return sum(math.prod(layer.kernel.shape) for layer in network.layers if isinstance(layer, keras.layers.Dense))
 
 
-def step_flops(model, batch):
+def step_flops(model, batch, vat=False):
     """FLOPs of one step, phase by phase: 2 per weight per sample forward, 4 more backward (input and weight gradients).
 
     A discriminator phase encodes half a batch (forward only) and judges a batch (half codes, half
@@ -133,6 +147,11 @@ def step_flops(model, batch):
             flops += both * (weights["encoder"] + sum(weights[role] for role in discriminators)) * batch
         elif phase.name == "classification":
             flops += both * weights["encoder"] * batch
+        elif phase.name == "consistency":
+            # The image and its moved copy through the encoder (and VAT's probe, forward and backward).
+            flops += both * weights["encoder"] * batch * (3 if vat else 2)
+        elif phase.name == "recoverability":
+            flops += both * (weights["decoder"] + weights["encoder"]) * half
         else:
             raise ValueError(f"no FLOP count for a phase named {phase.name}")
     return flops
@@ -147,8 +166,9 @@ def condition_text(scheme):
     return f"condition {scheme.condition_dim} to the {to}"
 
 
-def time_training_step(scheme_class, config_class, data, sizes):
-    config = config_class()
+def time_training_step(scheme_class, config_class, data, sizes, label=None, **overrides):
+    config = config_class(**overrides)
+    config.validate()  # --recipe paper turns the ingredients off there
     keras.utils.set_random_seed(config.seed)
     scheme = scheme_class(config, data)
     model = scheme.build_model()
@@ -174,10 +194,10 @@ def time_training_step(scheme_class, config_class, data, sizes):
         "ms_per_step": 1000 * seconds,
         "images_per_second": config.batch_size / seconds,
         "seconds_per_epoch": EPOCH_IMAGES / config.batch_size * seconds,
-        "gflop_per_step": step_flops(model, config.batch_size) / 1e9,
+        "gflop_per_step": step_flops(model, config.batch_size, vat=bool(getattr(config, "vat_epsilon", 0))) / 1e9,
     }
     print_row(
-        f"training step, {scheme.name}",
+        f"training step, {label or scheme.name}",
         f"{row['ms_per_step']:.2f} ms",
         f"{row['images_per_second']:.0f} images/s, {row['seconds_per_epoch']:.1f} s per {EPOCH_IMAGES:,}-image epoch; "
         f"z {config.latent_dim}, {condition_text(scheme)}",
@@ -471,6 +491,8 @@ def main(argv=None):
 
     data = random_data(rng)
     steps = {scheme.name: time_training_step(scheme, config_class, data, sizes) for scheme, config_class in SCHEMES}
+    for label, overrides in INGREDIENT_ROWS.items():
+        steps[label] = time_training_step(clustering_aae.ClusteringAAE, clustering_aae.Config, data, sizes, label, **overrides)
     del data
     source_post_loop = time_source_post_loop(sizes, rng)
     memory_after_training = peak_memory_mib()
@@ -497,6 +519,9 @@ def main(argv=None):
         "training_step_speedup_vs_source_post_loop": source_post_loop["ms_per_batch"] / steps["aae"]["ms_per_step"],
         "percent_of_matmul_peak": {name: row["percent_of_matmul_peak"] for name, row in steps.items()},
         "step_shape_matmul_percent_of_peak": shape_matmul["percent_of_matmul_peak"],
+        "step_vs_paper_recipe": {
+            label: steps[label]["ms_per_step"] / steps[PAPER_RECIPE]["ms_per_step"] for label in INGREDIENT_ROWS
+        },
     }
     if "skipped" not in parzen["sklearn"]:
         ratios["parzen_speedup_vs_sklearn_subset_measured"] = (
@@ -511,6 +536,8 @@ def main(argv=None):
     shares = ", ".join(f"{name} {share:.1f}%" for name, share in ratios["percent_of_matmul_peak"].items())
     print(f"  training step, share of the matmul peak: {shares}")
     print(f"  the step's own product shape alone reaches {ratios['step_shape_matmul_percent_of_peak']:.1f}% of that peak")
+    costs = ", ".join(f"{label.removeprefix('clustering_aae')} {ratio:.2f}x" for label, ratio in ratios["step_vs_paper_recipe"].items())
+    print(f"  the clustering step with each ingredient, against the paper's recipe: {costs}")
     if "skipped" in parzen["sklearn"]:
         print(f"  Parzen vs scikit-learn: skipped, {parzen['sklearn']['skipped']}")
     else:

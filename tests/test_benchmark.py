@@ -30,6 +30,10 @@ def test_tiny_benchmark_reports_every_row(tmp_path):
         assert step["images_per_second"] > 0 and step["seconds_per_epoch"] > 0, name
         assert step["gflop_per_step"] > 0 and step["gflops_per_second"] > 0, name
         assert step["percent_of_matmul_peak"] > 0, name
+    assert set(results["ratios"]["step_vs_paper_recipe"]) == {
+        "clustering_aae, paper recipe", "clustering_aae + consistency (shift)", "clustering_aae + consistency (shift + VAT)",
+        "clustering_aae + balance", "clustering_aae + recoverability", "clustering_aae"}
+    assert results["ratios"]["step_vs_paper_recipe"]["clustering_aae, paper recipe"] == 1.0
     assert results["source_post_loop"]["ms_per_batch"] > 0
     assert results["matmul_peak"]["gflops_per_second"] > 0
     assert results["step_shape_matmul"]["percent_of_matmul_peak"] > 0
