@@ -3,6 +3,7 @@
     python -m benchmarks.ablation --data PATH                     # every setting not yet in results/ablation/
     python -m benchmarks.ablation --data PATH --only clustering_consistency --seeds 0
     python -m benchmarks.ablation --table                         # the README's table from what has landed
+    python -m benchmarks.ablation --adopt FOLDER --only NAME --seeds 0   # keep a trial run by hand
 
 Each run trains in a temporary folder; what is kept under results/ablation/<setting>/seed_N/ is its
 config.json, losses.csv and trial.json (the validation error at the last epoch and its mean over the
@@ -18,6 +19,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+from utils.outputs import write_json
+from utils.seeds import mean_and_std
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "results", "ablation")
@@ -66,28 +70,31 @@ def summarize(losses_csv, epoch=EPOCHS):
 
 def run(name, seed, data):
     script, flags = SETTINGS[name]
-    kept = os.path.join(RESULTS, name, f"seed_{seed}")
-    if os.path.exists(os.path.join(kept, "trial.json")):
+    if os.path.exists(os.path.join(RESULTS, name, f"seed_{seed}", "trial.json")):
         return
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "run")
         command = [sys.executable, script, "--data", data, "--seed", str(seed), "--out", out, *SHORT, *flags]
         print(" ".join(command[1:]), flush=True)
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        os.makedirs(kept, exist_ok=True)
-        for file in ("config.json", "losses.csv"):
-            shutil.copy(os.path.join(out, file), kept)
-        with open(os.path.join(out, "metrics.json")) as stream:
-            metrics = json.load(stream)
+        keep(name, seed, out)
+
+
+def keep(name, seed, out):
+    """What results/ablation/<name>/seed_<seed>/ keeps of the finished trial in `out`."""
+    kept = os.path.join(RESULTS, name, f"seed_{seed}")
+    os.makedirs(kept, exist_ok=True)
+    shutil.copy(os.path.join(out, "losses.csv"), kept)
+    with open(os.path.join(out, "config.json")) as stream:
+        config = json.load(stream)
+    config["out"] = os.path.relpath(kept, ROOT)  # the trial's own folder is temporary
+    write_json(os.path.join(kept, "config.json"), config)
+    with open(os.path.join(out, "metrics.json")) as stream:
+        metrics = json.load(stream)
     # Whether the decoder draws the digit from y: generated images and validation-labelled clusters only.
     content = {key: metrics[key] for key in CONTENT if key in metrics}
-    with open(os.path.join(kept, "config.json")) as stream:  # the temporary folder is gone: record the setting instead
-        config = json.load(stream)
-    config["out"] = os.path.relpath(kept, ROOT)
-    with open(os.path.join(kept, "config.json"), "w") as stream:
-        json.dump(config, stream, indent=2)
-    with open(os.path.join(kept, "trial.json"), "w") as stream:
-        json.dump({"setting": name, "seed": seed, **summarize(os.path.join(kept, "losses.csv")), **content}, stream, indent=2)
+    summary = summarize(os.path.join(kept, "losses.csv"))
+    write_json(os.path.join(kept, "trial.json"), {"setting": name, "seed": seed, **summary, **content})
 
 
 def table():
@@ -95,8 +102,11 @@ def table():
     import numpy as np
 
     def cell(values, scale=100):
+        if not values:
+            return ""
         values = [scale * v for v in values]
-        return f"{np.mean(values):.1f} ± {np.std(values):.1f} ({', '.join(f'{v:.1f}' for v in values)})" if values else ""
+        mean, std = mean_and_std(values)
+        return f"{mean:.1f} ± {std:.1f} ({', '.join(f'{v:.1f}' for v in values)})" if len(values) > 1 else f"{mean:.1f}"
 
     rows = []
     sources = {name: os.path.join(RESULTS, name, "seed_{seed}") for name in SETTINGS}
@@ -127,9 +137,12 @@ if __name__ == "__main__":
     parser.add_argument("--only", nargs="*", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
     parser.add_argument("--table", action="store_true")
+    parser.add_argument("--adopt", metavar="FOLDER", help="keep the finished trial in FOLDER as --only NAME --seeds N")
     args = parser.parse_args()
     if args.table:
         table()
+    elif args.adopt:
+        keep(args.only[0], args.seeds[0], args.adopt)
     else:
         for name in args.only:
             for seed in args.seeds:
