@@ -9,9 +9,7 @@ import dataclasses
 import numpy as np
 
 import utils.startup  # noqa: F401  (first of the project's modules: a Ctrl-C while TensorFlow loads is one line)
-from utils.classifier import classify
 from utils.config import AAEConfig, option
-from utils.metrics import knn_accuracy
 from utils.plots import save_image_grid
 from utils.priors import GaussianPrior
 from utils.run import main
@@ -98,6 +96,8 @@ class SupervisedAAE(Scheme):
         return {"conditional_accuracy_eval": self.conditional_accuracy(model, per_digit=200)}
 
     def evaluate(self, model):
+        from utils.classifier import classify
+
         metrics = super().evaluate(model)
         metrics["conditional_generation_accuracy"] = self.conditional_accuracy(model)
         originals = self.data.x_test[:1000]
@@ -120,6 +120,8 @@ class SupervisedAAE(Scheme):
           again to z'; 1 - E|z' - z|^2 / E|z - mean z|^2 (1: the style read back unchanged, 0: no better
           than the mean code).
         """
+        from utils.metrics import knn_accuracy
+
         train_codes = self.encode(model, self.data.x_train)
         test_codes = self.encode(model, self.data.x_test)
         knn = knn_accuracy(train_codes, self.data.y_train, test_codes, self.data.y_test)

@@ -1,6 +1,9 @@
 """Each script's Config block is the one place a hyperparameter's value lives."""
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -12,6 +15,7 @@ import supervised_aae
 from utils.categorical_scheme import CategoricalConfig
 from utils.config import REQUIRED, AAEConfig, parse_config, unset_knobs
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = (aae, semi_supervised_aae, supervised_aae, classification_aae, clustering_aae)
 
 
@@ -47,3 +51,22 @@ def test_the_clustering_script_has_no_classification_flags():
     assert not {name for name in names if name.startswith("classification")}
     assert {"classification_lr", "classification_optimizer", "classification_momentum"} <= {
         f.name for f in dataclasses.fields(classification_aae.Config)}
+
+
+HELP_WITHOUT_TENSORFLOW = """
+import contextlib, io, runpy, sys
+for script in sys.argv[1:]:
+    sys.argv = [script, "--help"]
+    with contextlib.redirect_stdout(io.StringIO()) as shown, contextlib.suppress(SystemExit):
+        runpy.run_path(script, run_name="__main__")
+    assert "--epochs" in shown.getvalue(), script
+print("tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+
+
+def test_help_answers_before_tensorflow_loads():
+    scripts = [f"{module.__name__}.py" for module in SCRIPTS]
+    done = subprocess.run([sys.executable, "-c", HELP_WITHOUT_TENSORFLOW, *scripts], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "False"]

@@ -228,7 +228,7 @@ def test_a_scheme_using_no_classifier_never_loads_it(mnist_npz, tmp_path, monkey
     import semi_supervised_aae as semi
     from tests.conftest import tiny_data
 
-    monkeypatch.setattr("utils.scheme.load_or_train_classifier", lambda *a: pytest.fail("classifier loaded"))
+    monkeypatch.setattr("utils.classifier.load_or_train_classifier", lambda *a: pytest.fail("classifier loaded"))
     scheme = semi.SemiSupervisedAAE(semi.Config(labeled=100, batch_size=20), tiny_data())
     scheme.build_model()
     assert "condition" in scheme.epoch_inputs(0)

@@ -3,18 +3,15 @@
 The encoder's categorical head y is pushed onto one-hot vectors, its style head z onto a Gaussian;
 the decoder draws an image from (y, z). With labels (section 5) a classification phase also fits
 q(y | x) on the labeled images, and y is the class; without (section 6) y is a cluster.
+
+As in utils/scheme.py, what loads TensorFlow is imported in the methods that use it.
 """
 
 import dataclasses
 
-import keras
 import numpy as np
 
-from models import build_decoder, build_discriminator, build_two_headed_encoder
-from models.categorical_aae import categorical_aae_phases
-from utils.classifier import classify
 from utils.config import AAEConfig, ConfigError, knob
-from utils.metrics import knn_accuracy
 from utils.plots import save_image_grid
 from utils.priors import CategoricalPrior, GaussianPrior
 from utils.scheme import Scheme
@@ -128,6 +125,8 @@ class CategoricalAAE(Scheme):
         return {"prior": {"class": self.prior.describe(), "style": self.style_prior.describe()}}
 
     def build_networks(self):
+        from models import build_decoder, build_discriminator, build_two_headed_encoder
+
         c, k = self.config, self.num_classes
         sizes = {"hidden_units": c.hidden_units, "hidden_layers": c.hidden_layers, "init_std": c.init_std}
         return {
@@ -140,6 +139,8 @@ class CategoricalAAE(Scheme):
         }
 
     def build_phases(self):
+        from models.categorical_aae import categorical_aae_phases
+
         c = self.config
         return categorical_aae_phases(
             c.noise_std, c.input_dropout, classification=self.labeled is not None,
@@ -191,6 +192,8 @@ class CategoricalAAE(Scheme):
     def class_log_probabilities(self, model, images):
         """log q(y | x), from the encoder's logits (float64): a confident softmax rounds to exactly
         1 - 6e-8 in float32 for hundreds of images, which would tie them when ranking images by q(y = i | x)."""
+        import keras
+
         encoder = model.networks["encoder"]
         if self._logits_of is not encoder:  # built once per encoder: a new model would retrace predict
             self._logits_model = keras.Model(encoder.inputs, encoder.get_layer("class_probabilities").input)
@@ -231,6 +234,9 @@ class CategoricalAAE(Scheme):
           the digit of each test image from its z (chance 10%; low is what the scheme wants).
         A decoder that ignored y would fail the first two, whatever the error of q(y | x).
         """
+        from utils.classifier import classify
+        from utils.metrics import knn_accuracy
+
         k, latent = self.num_classes, self.config.latent_dim
         used = np.arange(k) if used is None else np.asarray(used)
         heads = classify(self.classifier, self.decode(model, [np.eye(k, dtype=np.float32), np.zeros((k, latent), np.float32)]))

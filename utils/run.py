@@ -1,4 +1,7 @@
-"""main(): flags, then train (or resume, or only evaluate) a scheme and write every output."""
+"""main(): flags, then train (or resume, or only evaluate) a scheme and write every output.
+
+TensorFlow loads only once the flags are parsed: --help and a bad flag answer at once.
+"""
 
 import dataclasses
 import errno
@@ -7,15 +10,12 @@ import logging
 import os
 import typing
 
-import keras
-
 from utils.checkpoint import CHECKPOINT, CheckpointError, read_checkpoint_meta, restore_checkpoint
 from utils.config import ConfigError, UserError, fail, parse_config
 from utils.data import DataError, fingerprint, load_mnist, resolve_data_path
 from utils.files import replacing
 from utils.folder import RunFolder, what_is_kept
 from utils.outputs import TensorBoardWriter, write_json
-from utils.training import RunState, TrainingStopped, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the project's folder
 RUNS = os.path.join(ROOT, "runs")  # where a run writes without --out: runs/<scheme name>, ignored by git
@@ -34,6 +34,7 @@ class _WithoutRetracingNotes(logging.Filter):
 def main(scheme_class, config_class, argv=None):
     """Parse the flags, train (or resume, or only evaluate) and write every output; returns the metrics."""
     config, given = parse_config(config_class, argv, description=(scheme_class.__doc__ or "").strip())
+    from utils.training import TrainingStopped  # TensorFlow loads here
     tensorflow_log = logging.getLogger("tensorflow")
     if not any(isinstance(f, _WithoutRetracingNotes) for f in tensorflow_log.filters):
         tensorflow_log.addFilter(_WithoutRetracingNotes())
@@ -62,6 +63,10 @@ def main(scheme_class, config_class, argv=None):
 
 
 def _run(scheme_class, config_class, config, given, folder):
+    import keras
+
+    from utils.training import RunState, train
+
     out = config.out
     checkpoint = os.path.join(out, CHECKPOINT)
     state, trained_on = RunState(), None

@@ -2,19 +2,18 @@
 
 The defaults are the paper's section 2: an encoder, a decoder and one discriminator trained in
 three phases per batch (models.aae_phases). A scheme overrides what differs.
+
+The modules that load TensorFlow (models, the classifier, the metrics) are imported in the methods
+that use them: a script defines its Scheme subclass at import, and answers --help before
+TensorFlow loads (seconds).
 """
 
-import keras
 import numpy as np
-
-from models import AdversarialAutoencoder, aae_phases, build_decoder, build_discriminator, build_encoder
-from models.adversarial_autoencoder import sees_condition
-from utils.classifier import classify, load_or_train_classifier
-from utils.frechet import classifier_features, image_frechet_distance
-from utils.parzen import parzen_evaluate
 
 
 def make_optimizer(kind, learning_rate, momentum=0.0, beta_1=0.9):
+    import keras
+
     if kind == "adam":
         return keras.optimizers.Adam(learning_rate, beta_1=beta_1)
     return keras.optimizers.SGD(learning_rate, momentum=momentum)
@@ -52,6 +51,8 @@ class Scheme:
         return np.eye(self.condition_dim, dtype=np.float32)[np.asarray(labels)]
 
     def build_networks(self):
+        from models import build_decoder, build_discriminator, build_encoder
+
         c = self.config
         sizes = {"hidden_units": c.hidden_units, "hidden_layers": c.hidden_layers, "init_std": c.init_std}
         return {
@@ -61,9 +62,13 @@ class Scheme:
         }
 
     def condition_width(self, network):
+        from models.adversarial_autoencoder import sees_condition
+
         return self.condition_dim if sees_condition(self.condition_on, network) else 0
 
     def build_phases(self):
+        from models import aae_phases
+
         return aae_phases(self.condition_on)
 
     def build_optimizers(self, steps_per_epoch):
@@ -90,6 +95,8 @@ class Scheme:
         Each phase's optimizer counts its own steps, one per batch, so the switch falls on the same
         batch for every phase, and a resumed run finds it where the checkpointed step count puts it.
         """
+        import keras
+
         c = self.config
         if not c.lr_decay_epoch:
             return value
@@ -100,6 +107,8 @@ class Scheme:
         return len(self.data.x_train) // self.config.batch_size  # fixed-shape batches: the XLA step is compiled once
 
     def build_model(self):
+        from models import AdversarialAutoencoder
+
         steps = self.steps_per_epoch()
         return AdversarialAutoencoder(self.build_networks(), self.build_phases(), self.build_optimizers(steps))
 
@@ -132,6 +141,8 @@ class Scheme:
 
     def decode(self, model, codes, labels=None):
         """Images decoded from `codes` (a list for a decoder with several code inputs), given `labels` if the decoder is conditioned."""
+        from models.adversarial_autoencoder import sees_condition
+
         inputs = list(codes) if isinstance(codes, (list, tuple)) else [codes]
         if sees_condition(self.condition_on, "decoder"):
             inputs.append(self.condition(labels))
@@ -149,6 +160,8 @@ class Scheme:
         `full_data` is the whole training file before any --limit (default: the scheme's data): the
         judge is the same model whatever subset a run trains on.
         """
+        from utils.classifier import load_or_train_classifier
+
         data = full_data or self.data
         self.judge = load_or_train_classifier(
             np.concatenate([data.x_train, data.x_val]), np.concatenate([data.y_train, data.y_val]),
@@ -181,12 +194,16 @@ class Scheme:
 
     def parzen(self, model):
         """The paper's Parzen protocol on samples decoded from the prior, digits drawn uniformly."""
+        from utils.parzen import parzen_evaluate
+
         rng = np.random.default_rng([self.config.seed, 1])
         labels = rng.integers(0, 10, self.config.parzen_samples)
         return parzen_evaluate(self.generate(model, labels, rng), self.data.x_val, self.data.x_test)
 
     def conditional_accuracy(self, model, per_digit=1000):
         """How often the classifier reads digit k in images generated for digit k."""
+        from utils.classifier import classify
+
         labels = np.repeat(np.arange(10), per_digit)
         images = self.generate(model, labels, np.random.default_rng([self.config.seed, 3]))
         return float(np.mean(classify(self.classifier, images) == labels))
@@ -197,6 +214,8 @@ class Scheme:
     def frechet(self, model):
         """Frechet distance between images decoded from the prior and the test images, in the MNIST
         classifier's feature space, and the same for real training images (the reference)."""
+        from utils.frechet import classifier_features, image_frechet_distance
+
         features = classifier_features(self.classifier)
         count = self.config.parzen_samples
         rng = np.random.default_rng([self.config.seed, 4])
@@ -208,6 +227,8 @@ class Scheme:
 
     def evaluate(self, model):
         """Metrics of a trained model, a dict of JSON numbers; schemes add their own."""
+        from utils.parzen import parzen_evaluate
+
         metrics = {"test_reconstruction_mse": self.reconstruction_mse(model, self.data.x_test, self.data.y_test)}
         metrics.update(self.parzen(model))
         # The same protocol on real training images: what the data itself scores.
