@@ -42,10 +42,14 @@ SETTINGS = {
     "clustering_consistency_balance_style_sees_class": ("clustering_aae.py", [*CB, "--style-discriminator-sees-class"]),
     "clustering_consistency_5_balance": ("clustering_aae.py", ["--consistency-weight", "5", "--balance-weight", "1"]),
     "clustering_consistency_vat_balance": ("clustering_aae.py", [*CB, "--vat-epsilon", "2"]),
+    "clustering_consistency_vat_balance_style_sees_class": (
+        "clustering_aae.py", [*CB, "--vat-epsilon", "2", "--style-discriminator-sees-class"]),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
     "classification_consistency_balance": ("classification_aae.py", CB),
     "classification_consistency_balance_recoverability": ("classification_aae.py", [*CB, "--recoverability-weight", "1"]),
     "classification_consistency_vat": ("classification_aae.py", ["--consistency-weight", "1", "--vat-epsilon", "2"]),
+    "classification_consistency_vat_labeled_shift": (
+        "classification_aae.py", ["--consistency-weight", "1", "--vat-epsilon", "2", "--labeled-shift", "2"]),
 }
 PAPER = {  # the committed default runs of the paper's recipe, read at epoch EPOCHS
     "clustering_paper_recipe": "results/clustering_aae/clusters_16_seed_{seed}",
