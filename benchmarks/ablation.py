@@ -48,6 +48,7 @@ SETTINGS = {
     "classification_consistency_balance": ("classification_aae.py", CB),
     "classification_consistency_balance_recoverability": ("classification_aae.py", [*CB, "--recoverability-weight", "1"]),
     "classification_consistency_vat": ("classification_aae.py", ["--consistency-weight", "1", "--vat-epsilon", "2"]),
+    "classification_consistency_vat_balance": ("classification_aae.py", [*CB, "--vat-epsilon", "2"]),
     "classification_consistency_vat_labeled_shift": (
         "classification_aae.py", ["--consistency-weight", "1", "--vat-epsilon", "2", "--labeled-shift", "2"]),
 }
