@@ -87,6 +87,8 @@ def run(name, seed, data):
 
 def keep(name, seed, out):
     """What results/ablation/<name>/seed_<seed>/ keeps of the finished trial in `out`."""
+    if summarize(os.path.join(out, "losses.csv")) is None:
+        raise SystemExit(f"error: {out} holds fewer than {EPOCHS} epochs: not a finished trial")
     kept = os.path.join(RESULTS, name, f"seed_{seed}")
     os.makedirs(kept, exist_ok=True)
     shutil.copy(os.path.join(out, "losses.csv"), kept)
@@ -147,6 +149,8 @@ if __name__ == "__main__":
     if args.table:
         table()
     elif args.adopt:
+        if len(args.only) != 1 or len(args.seeds) != 1:
+            parser.error("--adopt needs one --only NAME and one --seeds N")
         keep(args.only[0], args.seeds[0], args.adopt)
     else:
         for name in args.only:

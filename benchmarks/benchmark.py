@@ -127,7 +127,7 @@ def kernel_weights(network):
     return sum(math.prod(layer.kernel.shape) for layer in network.layers if isinstance(layer, keras.layers.Dense))
 
 
-def step_flops(model, batch, vat=False):
+def step_flops(model, batch, consistency=False, vat=False):
     """FLOPs of one step, phase by phase: 2 per weight per sample forward, 4 more backward (input and weight gradients).
 
     A discriminator phase encodes half a batch (forward only) and judges a batch (half codes, half
@@ -148,8 +148,8 @@ def step_flops(model, batch, vat=False):
         elif phase.name == "classification":
             flops += both * weights["encoder"] * batch
         elif phase.name == "consistency":
-            # The image and its moved copy through the encoder (and VAT's probe, forward and backward).
-            flops += both * weights["encoder"] * batch * (3 if vat else 2)
+            # The image through the encoder; with consistency its moved copy, and VAT's probe, too.
+            flops += both * weights["encoder"] * batch * (1 + consistency + vat)
         elif phase.name == "recoverability":
             flops += both * (weights["decoder"] + weights["encoder"]) * half
         else:
@@ -194,7 +194,8 @@ def time_training_step(scheme_class, config_class, data, sizes, label=None, **ov
         "ms_per_step": 1000 * seconds,
         "images_per_second": config.batch_size / seconds,
         "seconds_per_epoch": EPOCH_IMAGES / config.batch_size * seconds,
-        "gflop_per_step": step_flops(model, config.batch_size, vat=bool(getattr(config, "vat_epsilon", 0))) / 1e9,
+        "gflop_per_step": step_flops(model, config.batch_size, consistency=bool(getattr(config, "consistency_weight", 0)),
+                                     vat=bool(getattr(config, "vat_epsilon", 0))) / 1e9,
     }
     print_row(
         f"training step, {label or scheme.name}",

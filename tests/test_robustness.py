@@ -83,8 +83,10 @@ def test_the_committed_results_of_a_fresh_clone_are_never_overwritten(tmp_path, 
     before = snapshot(clone)
     monkeypatch.setattr(run, "load_mnist", no_data)
     error = expect_exit(capsys, ["--out", str(clone), "--epochs", "1"])
-    assert f"{clone} already holds a finished run" in error
-    assert "--overwrite" in error and "another --out" in error and "--resume" not in error  # nothing to resume
+    # A run of the version before runs recorded their files: neither --resume (no checkpoint) nor --overwrite.
+    assert f"{clone} already holds a run of an older version" in error and "another --out" in error
+    assert "--resume" not in error
+    assert "no record of the files it wrote" in expect_exit(capsys, ["--out", str(clone), "--overwrite"])
     assert snapshot(clone) == before
 
 
@@ -94,11 +96,12 @@ def test_any_record_of_a_run_makes_the_folder_taken(tmp_path, monkeypatch, capsy
     out.mkdir()
     (out / record).write_bytes(b"an earlier run's")
     (out / "samples_epoch_080.png").write_bytes(b"an earlier run's")
+    (out / ".run_files").write_text(f"{record}\nsamples_epoch_080.png\n")
     monkeypatch.setattr(run, "load_mnist", no_data)
     error = expect_exit(capsys, ["--out", str(out)])
     assert "holds a" in error and "run" in error and "--overwrite" in error
     assert ("--resume" in error) == (record == "checkpoint.npz")  # --resume only where there is a checkpoint to resume
-    assert sorted(os.listdir(out)) == sorted([record, "samples_epoch_080.png"])
+    assert sorted(os.listdir(out)) == sorted([record, "samples_epoch_080.png", ".run_files"])
 
 
 def test_overwrite_deletes_the_old_runs_files_and_nothing_else(mnist_npz, tmp_path):
@@ -625,7 +628,7 @@ def test_a_shorter_epochs_on_resume_is_refused_and_the_records_stay(mnist_npz, t
     train(mnist_npz, out, "--epochs", "2")
     before = snapshot(out)
     error = expect_exit(capsys, ["--out", str(out), "--resume", "--epochs", "1"])
-    assert "--epochs 1 is below the 2 epochs the run" in error
+    assert "--epochs 1 is below what the run" in error and "(2 epochs)" in error
     assert snapshot(out) == before and json.load(open(out / "config.json"))["epochs"] == 2
 
 
@@ -665,3 +668,21 @@ def test_a_write_that_fails_names_the_file_and_leaves_the_old_one_whole(tmp_path
     with replacing(str(path)) as temporary, open(temporary, "wb") as stream:
         stream.write(b"the new figure")
     assert path.read_bytes() == b"the new figure" and run_files(str(tmp_path)) == ["losses.png"]
+
+
+def test_an_evaluation_of_an_older_run_starts_no_partial_record(mnist_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    train(mnist_npz, out, "--epochs", "1", "--sample-every", "1")
+    os.remove(out / ".run_files")  # as a run of the version before the record left its folder
+    train(mnist_npz, out, "--eval-only")
+    assert not (out / ".run_files").exists()  # a list of only the re-written files would let --overwrite leave the grids
+    assert "no record of the files it wrote" in expect_exit(capsys, ["--data", mnist_npz, "--out", str(out), *TINY, "--overwrite"])
+    assert (out / "samples_epoch_001.png").is_file()
+
+
+def test_overwrite_removes_a_checkpoint_a_kill_left_half_written(mnist_npz, tmp_path):
+    out = tmp_path / "run"
+    train(mnist_npz, out, "--epochs", "1")
+    (out / "checkpoint.npz.tmp").write_bytes(b"half a checkpoint")
+    train(mnist_npz, out, "--epochs", "1", "--overwrite")
+    assert not (out / "checkpoint.npz.tmp").exists()

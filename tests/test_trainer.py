@@ -224,7 +224,7 @@ def test_tensorboard_gets_every_logged_value_and_the_learning_rates(mnist_npz, t
     assert [event.step for event in events.Tensors("generator_loss")] == [1, 2]
 
 
-def test_a_scheme_using_no_classifier_never_loads_it(mnist_npz, tmp_path, monkeypatch):
+def test_building_a_scheme_and_its_model_does_not_load_the_classifier(mnist_npz, tmp_path, monkeypatch):
     import semi_supervised_aae as semi
     from tests.conftest import tiny_data
 

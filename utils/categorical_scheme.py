@@ -18,7 +18,7 @@ from utils.scheme import Scheme
 
 RECIPES = ("paper", "project")
 # What --recipe paper turns off (labeled_shift: the classification script's only).
-INGREDIENTS = ("consistency_weight", "balance_weight", "recoverability_weight", "labeled_shift")
+INGREDIENTS = ("consistency_weight", "balance_weight", "recoverability_weight", "labeled_shift", "style_discriminator_sees_class")
 INGREDIENT_PHASES = ("consistency", "recoverability")
 
 

@@ -124,7 +124,8 @@ META_SCHEMA = (
     ("step", int, lambda value: value >= 0),
     ("sums", dict, lambda value: _numbers(value.values())),
     ("epoch_seconds", (int, float), lambda value: value >= 0),
-    ("history", list, lambda value: all(isinstance(row, dict) and isinstance(row.get("epoch"), int) for row in value)),
+    ("history", list, lambda value: all(
+        isinstance(row, dict) and isinstance(row.get("epoch"), int) and _numbers([row.get("seconds")]) for row in value)),
 )
 
 

@@ -133,13 +133,14 @@ def load_or_train_classifier(images, labels, test_images, test_labels, path=None
               "it judges this run only (metrics.json records its accuracy) and is not cached; raise --classifier-epochs")
         return classifier, record
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = path + ".partial.keras"
+    # Named by process: two runs that train the cache at once do not write into each other's files.
+    temporary, record_temporary = f"{path}.{os.getpid()}.partial.keras", f"{record_path(path)}.{os.getpid()}.partial"
     classifier.save(temporary)
-    with open(record_path(path) + ".partial", "w") as stream:
+    with open(record_temporary, "w") as stream:
         json.dump(record, stream, indent=2)
     # The record goes last: a file without its record (a kill between the two) is retrained, never trusted.
     os.replace(temporary, path)
-    os.replace(record_path(path) + ".partial", record_path(path))
+    os.replace(record_temporary, record_path(path))
     return classifier, record
 
 

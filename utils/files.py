@@ -38,9 +38,19 @@ def replacing(path):
         raise
 
 
+def start_record(folder):
+    """A new run starts its record: from now on every file written in `folder` is listed.
+
+    Without a record (a run of an older version, resumed or evaluated), nothing is listed: a partial
+    list would let --overwrite leave that run's other files behind.
+    """
+    with open(os.path.join(folder, MANIFEST), "w"):
+        pass
+
+
 def record_written(path):
     folder, name = os.path.split(os.path.abspath(path))
-    if name in run_files(folder):
+    if not os.path.exists(os.path.join(folder, MANIFEST)) or name in run_files(folder):
         return
     with open(os.path.join(folder, MANIFEST), "a") as stream:
         stream.write(name + "\n")
@@ -63,8 +73,9 @@ def run_files(folder):
 def remove_run_files(folder):
     """Delete the recorded files, the leftovers of writes a kill interrupted, and the record itself."""
     for name in run_files(folder):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(os.path.join(folder, name))
+        for leftover in (name, name + ".tmp"):  # the checkpoint's own temporary file too
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(folder, leftover))
     for entry in os.scandir(folder):
         if entry.is_file(follow_symlinks=False) and is_partial(entry.name):
             os.remove(entry.path)

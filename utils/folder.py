@@ -6,7 +6,7 @@ import os
 
 from utils.checkpoint import CHECKPOINT, CheckpointError, read_checkpoint_meta
 from utils.config import UserError
-from utils.files import is_partial, remove_run_files, run_files
+from utils.files import MANIFEST, is_partial, remove_run_files, run_files, start_record
 
 # Any of these in a folder means a run wrote there.
 RUN_RECORDS = (CHECKPOINT, "config.json", "metrics.json", "losses.csv")
@@ -87,6 +87,11 @@ class RunFolder:
         if not overwrite:
             if not self.holds_run():
                 return
+            if not run_files(path) and not os.path.exists(os.path.join(path, MANIFEST)):
+                raise FolderError(
+                    f"{path} already holds a run of an older version, with no record of the files it wrote: "
+                    "choose another --out" + (" (or --resume it)" if os.path.exists(os.path.join(path, CHECKPOINT)) else "")
+                )
             if os.path.exists(os.path.join(path, CHECKPOINT)):
                 raise FolderError(f"{path} already holds a run: --resume to continue it, --overwrite to replace it, or another --out")
             if os.path.exists(os.path.join(path, "metrics.json")):  # finished, its checkpoint not kept (a clone's results/)
@@ -94,7 +99,7 @@ class RunFolder:
             raise FolderError(f"{path} holds a run stopped before its first checkpoint: --overwrite to start it afresh, or another --out")
         if others and not self.holds_run():
             raise FolderError(f"--overwrite: {path} holds no run to replace (its files are not a run's): choose another --out")
-        if others and not run_files(path):
+        if others and not os.path.exists(os.path.join(path, MANIFEST)):
             raise FolderError(
                 f"--overwrite: {path} holds a run of an older version, with no record of the files it wrote; "
                 "delete them yourself or choose another --out"
@@ -103,6 +108,9 @@ class RunFolder:
     def clear(self):
         """Delete the files an earlier run wrote here (as it recorded them), so none of its figures stays beside the new run's."""
         remove_run_files(self.path)
+
+    def start_record(self):
+        start_record(self.path)
 
 
 def holds_run(path):

@@ -74,9 +74,10 @@ def _run(scheme_class, config_class, config, given, folder):
         meta = read_checkpoint_meta(checkpoint)
         config = _resumed_config(config_class, meta["config"], config, given)
         state = RunState.from_meta(meta)
-        if config.resume and config.epochs < state.epoch:
+        if config.resume and config.epochs < state.epoch + bool(state.step):
+            done = f"{state.epoch} epochs" + (" and part of the next" if state.step else "")
             raise ConfigError(
-                f"--epochs {config.epochs} is below the {state.epoch} epochs the run in {out} has done: a resumed run "
+                f"--epochs {config.epochs} is below what the run in {out} has done ({done}): a resumed run "
                 "only goes on (--eval-only evaluates it as it is)"
             )
         trained_on = meta.get("data_sha256")  # older checkpoints did not record it
@@ -103,13 +104,15 @@ def _run(scheme_class, config_class, config, given, folder):
     scheme.load_judge(full)
     if config.overwrite:
         folder.clear()  # only now that the new run can start: a bad flag or file leaves the old one intact
+    if not (config.resume or config.eval_only):
+        folder.start_record()
     model = scheme.build_model()
     if config.resume or config.eval_only:
         restore_checkpoint(checkpoint, model)
         print(f"restored {checkpoint}: epoch {state.epoch}, step {state.step}")
 
     if not config.eval_only:  # an evaluation leaves the record of how the run was trained as it is
-        # The folder as seen from the project (results/...), so committed runs do not record where they were made.
+        # The folder as seen from the project (results/...), not the absolute path of the machine that made it.
         recorded = {**dataclasses.asdict(config), "out": project_relative(out)}
         write_json(os.path.join(out, "config.json"), {**recorded, **scheme.describe()})
         train(model, scheme, state, {"config": dataclasses.asdict(config), "data_sha256": data_sha256}, tensorboard)
@@ -151,6 +154,10 @@ def _resumed_config(config_class, saved, config, given):
         if kind and not _fits(value, kind):
             raise CheckpointError(f"{config.out}/{CHECKPOINT}: unreadable checkpoint (its config's {key} is {value!r}, not of type {kind.__name__})")
     resumed = config_class(**{key: value for key, value in saved.items() if key in kinds})
+    try:
+        resumed.validate()
+    except ConfigError as error:
+        raise CheckpointError(f"{config.out}/{CHECKPOINT}: unreadable checkpoint (its config: {error})") from None
     for key in given - set(config_class.RESUMABLE):
         if getattr(config, key) != getattr(resumed, key):
             raise ConfigError(

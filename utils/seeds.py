@@ -36,7 +36,7 @@ def check_same_judge(runs, folders):
         if len(judges) > 1 and None not in judges:
             names = ", ".join(f"{folder}: {str(run[key])[:12]}" for folder, run in zip(folders, runs))
             raise SystemExit(f"error: the runs were judged by different MNIST classifiers ({key} {names}); "
-                             "re-evaluate them with one classifier (--eval-only --classifier FILE)")
+                             "runs made on one machine share its cached classifier")
         if None not in judges:
             return
 
