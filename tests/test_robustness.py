@@ -655,8 +655,9 @@ def test_a_hand_edited_checkpoint_meta_is_one_line_and_nothing_is_rewritten(mnis
 
 
 def test_a_write_that_fails_names_the_file_and_leaves_the_old_one_whole(tmp_path):
-    from utils.files import replacing, run_files
+    from utils.files import replacing, run_files, start_record
 
+    start_record(str(tmp_path))
     path = tmp_path / "losses.png"
     path.write_bytes(b"the old figure")
     with pytest.raises(OSError) as error, replacing(str(path)) as temporary:
@@ -664,7 +665,8 @@ def test_a_write_that_fails_names_the_file_and_leaves_the_old_one_whole(tmp_path
             stream.write(b"half a fig")
         raise OSError(errno.ENOSPC, "No space left on device")
     assert error.value.filename == str(path)
-    assert path.read_bytes() == b"the old figure" and sorted(os.listdir(tmp_path)) == ["losses.png"]
+    assert path.read_bytes() == b"the old figure" and sorted(os.listdir(tmp_path)) == [".run_files", "losses.png"]
+    assert run_files(str(tmp_path)) == []  # a failed write is not the run's
     with replacing(str(path)) as temporary, open(temporary, "wb") as stream:
         stream.write(b"the new figure")
     assert path.read_bytes() == b"the new figure" and run_files(str(tmp_path)) == ["losses.png"]
