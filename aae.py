@@ -77,6 +77,13 @@ class UnsupervisedAAE(Scheme):
             background=self.prior.sample(np.random.default_rng(0), 5000),
         )
 
+    def evaluate(self, model):
+        from utils.metrics import knn_accuracy
+
+        # How much of the digit the code keeps: a 5-NN vote of the validation codes labels each test code.
+        knn = knn_accuracy(self.encode(model, self.data.x_val), self.data.y_val, self.encode(model, self.data.x_test), self.data.y_test)
+        return {**super().evaluate(model), "code_knn_digit_accuracy": knn}
+
 
 if __name__ == "__main__":
     main(UnsupervisedAAE, Config)

@@ -93,7 +93,7 @@ def marginal_entropy(q):
 
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
                            consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, recoverability_weight=0.0,
-                           labeled_shift=0):
+                           labeled_shift=0, draw=None, drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -107,7 +107,14 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     pixels (augmentation of the few labels, as in the consistency literature's baselines). A
     consistency phase (encoder) runs when `consistency_weight` or `balance_weight` is positive, a
     recoverability phase (encoder and decoder) when `recoverability_weight` is.
+
+    `draw(networks, y, z)` is the image decoded from (y, z) (default: the decoder of [y, z]), made
+    by the networks named in `drawn_by`, which the reconstruction and recoverability phases train
+    (the dimensionality-reduction model draws from its cluster heads' W_c y + z).
     """
+    if draw is None:
+        def draw(networks, y, z):
+            return networks["decoder"]([y, z], training=True)
 
     def style_input(z, y):
         return [z, ops.stop_gradient(y)] if style_sees_class else z
@@ -118,7 +125,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     def reconstruction_loss(networks, inputs):
         images = inputs["images"]
         y, z = encode(networks, inputs, images, 1)
-        mse = ops.mean(ops.square(images - networks["decoder"]([y, z], training=True)))
+        mse = ops.mean(ops.square(images - draw(networks, y, z)))
         return mse, {"reconstruction_mse": mse}
 
     def discriminator_phase(head, index):
@@ -178,13 +185,13 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
 
     def recoverability_loss(networks, inputs):
         wanted = inputs["class_prior"]
-        drawn = networks["decoder"]([wanted, inputs["style_prior"]], training=True)
+        drawn = draw(networks, wanted, inputs["style_prior"])
         y, _ = networks["encoder"](drawn, training=True)
         cross_entropy = -ops.mean(ops.sum(wanted * ops.log(ops.clip(y, 1e-7, 1.0)), axis=1))
         return recoverability_weight * cross_entropy, {"recoverability_loss": cross_entropy}
 
     phases = [
-        Phase("reconstruction", ("encoder", "decoder"), reconstruction_loss, ("reconstruction_mse",)),
+        Phase("reconstruction", ("encoder", *drawn_by), reconstruction_loss, ("reconstruction_mse",)),
         discriminator_phase("class", 0),
         discriminator_phase("style", 1),
         Phase("generator", ("encoder",), generator_loss, ("generator_class_loss", "generator_style_loss")),
@@ -195,5 +202,5 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         logs = ("consistency_kl",) * bool(consistency_weight) + ("marginal_entropy",) * bool(balance_weight)
         phases.append(Phase("consistency", ("encoder",), consistency_loss, logs))
     if recoverability_weight:
-        phases.append(Phase("recoverability", ("encoder", "decoder"), recoverability_loss, ("recoverability_loss",)))
+        phases.append(Phase("recoverability", ("encoder", *drawn_by), recoverability_loss, ("recoverability_loss",)))
     return phases

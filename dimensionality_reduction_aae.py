@@ -1,0 +1,265 @@
+"""Dimensionality reduction with an adversarial autoencoder: each image as the n-D point W_c y + z.
+
+    python dimensionality_reduction_aae.py                  # 2-D, 20 clusters, no labels
+    python dimensionality_reduction_aae.py --labeled 1000   # 2-D, y the digit, 1000 labels
+    python dimensionality_reduction_aae.py --latent-dim 10  # n-D: 10
+
+y is one-hot over m clusters (or the 10 classes with labels), each with a learned cluster head (a row
+of W_c); z is the style, narrow against the distance between heads. The paper's section 7.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+
+import utils.startup  # noqa: F401  (first of the project's modules: a Ctrl-C while TensorFlow loads is one line)
+from utils.categorical_scheme import (
+    CategoricalAAE,
+    CategoricalConfig,
+    balanced_labeled_indices,
+    cluster_labels_by_majority,
+    cluster_labels_from_top_images,
+    confusion,
+    per_class_error,
+)
+from utils.config import ConfigError, option
+from utils.outputs import write_text
+from utils.plots import save_code_scatter, save_count_matrix, save_error_curve
+from utils.run import ROOT, main
+
+
+@dataclasses.dataclass
+class Config(CategoricalConfig):
+    labeled: int = option(0, "training images that keep their label, class-balanced (y is then the digit); 0: none, y is a cluster", minimum=0)
+    clusters: int = option(20, "clusters m without labels: the width of y (with --labeled it is the 10 digits)", minimum=2, maximum=100)
+    # The representation's size n: the style z's and each cluster head's.
+    latent_dim: int = 2
+    eta: float = option(3.0, "two cluster heads closer than this are pushed apart (the cost grows linearly as they approach)", positive=True)
+    fixed_heads: float = option(
+        0.0, "fix W_c to this multiple of the identity, the heads a simplex's corners (the paper's 10-D model: "
+        "--latent-dim 10, labels or --clusters 10); 0: learn the heads", minimum=0.0)
+    head_init_std: float = option(1.0, "std of the Gaussian the cluster heads start from", positive=True)
+    head_lr: float = option(0.01, "learning rate of the cluster-head phase (SGD)", positive=True)
+    head_momentum: float = option(0.9, "SGD momentum of the cluster-head phase", minimum=0.0)
+    baseline: str = option(
+        "results/aae/latent_dim_2", "an aae.py --latent-dim 2 run (folder, relative to the project or absolute): "
+        "its codes' 5-NN digit accuracy is reported beside this run's"
+    )
+    # Networks: the categorical scheme's 1000-1000 ReLU MLPs, its clustering encoder (batch
+    # normalisation, heads included), weights from N(0, 0.01^2).
+    hidden_units: int = 1000
+    hidden_layers: int = 2
+    init_std: float = 0.01
+    batch_norm: bool = True
+    # Priors: y one-hot of a uniform cluster or class; z ~ N(0, prior_std^2 I), narrow against eta.
+    prior_std: float = 0.3
+    noise_std: float = 0.0
+    input_dropout: float = 0.2
+    style_discriminator_sees_class: bool = False  # not in the paper: the z discriminator also sees y
+    # Training: the categorical scheme's appendix SGD (see clustering_aae.py).
+    epochs: int = 40
+    batch_size: int = 100
+    adversarial_optimizer: str = "sgd"
+    adam_beta_1: float = 0.5  # used only with adversarial_optimizer "adam"
+    discriminator_lr: float = 0.1  # the discriminator on z
+    class_discriminator_lr: float = 0.1  # the discriminator on y
+    discriminator_momentum: float = 0.1
+    generator_lr: float = 0.1
+    generator_momentum: float = 0.1
+    reconstruction_optimizer: str = "sgd"
+    reconstruction_lr: float = 3.92
+    reconstruction_momentum: float = 0.9
+    # With labels: the classification phase of classification_aae.py.
+    classification_optimizer: str = option("sgd", "optimizer of the classification phase (with --labeled): sgd or adam", choices=("sgd", "adam"))
+    classification_lr: float = option(0.1, "learning rate of the classification phase", positive=True)
+    classification_momentum: float = option(0.9, "SGD momentum of the classification phase", minimum=0.0)
+    lr_decay_epoch: int = 30
+    lr_decay: float = 0.1
+    # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
+    recipe: str = "project"
+    consistency_weight: float = 0.0
+    max_shift: int = 2
+    vat_epsilon: float = 0.0
+    balance_weight: float = 0.0
+    recoverability_weight: float = 0.0
+    ingredient_lr: float = 0.1
+    ingredient_momentum: float = 0.9
+    eval_every: int = 1
+    sample_every: int = 10
+
+    def validate(self):
+        super().validate()
+        if 0 < self.labeled < 10:
+            raise ConfigError(f"--labeled {self.labeled} is below the 10 classes: at least one label per class (0: no labels)")
+        if self.labeled and self.clusters not in (10, Config.clusters):
+            raise ConfigError(f"--clusters {self.clusters} with --labeled: with labels y is the digit (10 classes)")
+        width = 10 if self.labeled else self.clusters
+        if self.fixed_heads and self.latent_dim != width:
+            raise ConfigError(f"--fixed-heads needs --latent-dim equal to the width of y ({width}), got {self.latent_dim}")
+
+
+class DimensionalityReductionAAE(CategoricalAAE):
+    """Dimensionality reduction with an adversarial autoencoder (Makhzani et al. 2015, section 7)."""
+
+    name = "dimensionality_reduction_aae"
+
+    def __init__(self, config, data):
+        if config.labeled:
+            self.labeled = balanced_labeled_indices(data.y_train, config.labeled, config.seed)
+        self.num_classes = 10 if config.labeled else config.clusters
+        super().__init__(config, data)
+
+    def describe(self):
+        described = {**super().describe(), "representation": "W_c y + z", "dimensions": self.config.latent_dim}
+        if self.labeled is not None:
+            described.update({"labeled_images": len(self.labeled), "labeled_indices": "labeled_indices.txt"})
+        return described
+
+    def build_networks(self):
+        from models import build_decoder
+        from models.dimensionality_reduction import build_cluster_heads
+
+        c = self.config
+        networks = super().build_networks()
+        networks["cluster_heads"] = build_cluster_heads(
+            self.num_classes, c.latent_dim, init_std=c.head_init_std, seed=c.seed + 400, fixed=c.fixed_heads)
+        # The decoder draws from the n-D representation alone.
+        networks["decoder"] = build_decoder(
+            c.latent_dim, hidden_units=c.hidden_units, hidden_layers=c.hidden_layers, init_std=c.init_std, seed=c.seed + 100
+        )
+        return networks
+
+    def build_phases(self):
+        from models.dimensionality_reduction import dimensionality_reduction_phases
+
+        c = self.config
+        return dimensionality_reduction_phases(
+            c.eta, fixed_heads=bool(c.fixed_heads), noise_std=c.noise_std, dropout=c.input_dropout, classification=self.labeled is not None,
+            style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
+            balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon,
+            recoverability_weight=c.recoverability_weight,
+        )
+
+    def build_optimizers(self, steps_per_epoch):
+        c, optimizers = self.config, super().build_optimizers(steps_per_epoch)
+        if not c.fixed_heads:
+            optimizers["cluster_heads"] = self.optimizer("sgd", c.head_lr, c.head_momentum, steps_per_epoch)
+        return optimizers
+
+    # -- using a trained model ----------------------------------------------------------------
+
+    def heads(self, model):
+        """W_c (m, n): row i is the cluster head of y = i."""
+        return model.networks["cluster_heads"].get_layer("heads").get_weights()[0]
+
+    def represent(self, model, images):
+        """The n-D representation W_c y + z of each image, with y the encoder's q(y | x)."""
+        y, z = self.encode(model, images)
+        return y @ self.heads(model) + z
+
+    def decode(self, model, codes, labels=None):
+        """Images drawn from codes [y, z], through their representation W_c y + z."""
+        y, z = codes
+        return model.networks["decoder"].predict(y @ self.heads(model) + z, batch_size=1000, verbose=0)
+
+    def predicted_digits(self, model, images):
+        """Each image's digit: its class with labels; without, its cluster's digit by the paper's rule and by majority vote."""
+        log_probabilities = self.class_log_probabilities(model, images)
+        chosen = np.argmax(log_probabilities, axis=1)
+        if self.labeled is not None:
+            return {"": chosen}
+        top, majority = self.cluster_digits(model)
+        return {"": top[chosen], "_majority_vote": majority[chosen]}
+
+    def cluster_digits(self, model):
+        """Each cluster's digit, labelled on the validation images: the paper's rule and majority vote."""
+        log_probabilities = self.class_log_probabilities(model, self.data.x_val)
+        clusters = np.argmax(log_probabilities, axis=1)
+        return (cluster_labels_from_top_images(log_probabilities, self.data.y_val),
+                cluster_labels_by_majority(clusters, self.data.y_val, self.num_classes))
+
+    def errors(self, model, images, labels):
+        return {rule: float(np.mean(predicted != labels)) for rule, predicted in self.predicted_digits(model, images).items()}
+
+    def progress_metrics(self, model):
+        return {f"validation_error{rule}_eval": value for rule, value in self.errors(model, self.data.x_val, self.data.y_val).items()}
+
+    def class_digits(self, model):
+        return np.arange(10) if self.labeled is not None else self.cluster_digits(model)[0]
+
+    def representation_knn(self, model):
+        """5-NN digit accuracy in the representation: the validation images vote for each test image."""
+        from utils.metrics import knn_accuracy
+
+        return knn_accuracy(self.represent(model, self.data.x_val), self.data.y_val,
+                            self.represent(model, self.data.x_test), self.data.y_test)
+
+    def baseline(self):
+        """What the plain AAE with a 2-D code scores, from its run's metrics.json (None if there is none)."""
+        folder = os.path.join(ROOT, self.config.baseline)
+        try:
+            with open(os.path.join(folder, "metrics.json")) as stream:
+                accuracy = json.load(stream).get("code_knn_digit_accuracy")
+        except (OSError, ValueError):
+            accuracy = None
+        if accuracy is None:
+            print(f"warning: no code_knn_digit_accuracy in {folder}/metrics.json: the baseline is not reported "
+                  "(python aae.py --latent-dim 2 --out that folder)")
+        return {"baseline_aae_2d_knn_digit_accuracy": accuracy, "baseline_run": self.config.baseline}
+
+    def save_figures(self, model, history):
+        out, k, n = self.config.out, self.num_classes, self.config.latent_dim
+        if self.labeled is not None:
+            write_text(f"{out}/labeled_indices.txt", self.labeled)
+        predicted = self.predicted_digits(model, self.data.x_test)
+        digits = self.class_digits(model)
+        heads = self.heads(model)
+        test = self.represent(model, self.data.x_test)
+        kind = f"{len(self.labeled)} labels" if self.labeled is not None else f"{k} clusters"
+        save_code_scatter(
+            test, self.data.y_test, f"{out}/embedding.png",
+            title=f"{n}-D representation W_c y + z of the test images ({kind})" + (", first two coordinates" if n > 2 else ""),
+            heads=heads, head_labels=[f"{i}:{d}" if self.labeled is None else str(d) for i, d in enumerate(digits)],
+            axis="r",
+        )
+        clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
+        save_count_matrix(
+            confusion(clusters, self.data.y_test, k, 10), f"{out}/confusion.png",
+            title=f"test images: {'class' if self.labeled is not None else 'cluster (its digit)'} x true digit",
+            ylabel="class" if self.labeled is not None else "cluster", xlabel="digit",
+            row_labels=[str(i) if self.labeled is not None else f"{i} ({digits[i]})" for i in range(k)],
+        )
+        columns = tuple(f"validation_error{rule}_eval" for rule in predicted)
+        save_error_curve(
+            history, columns, f"{out}/error.png", title=f"{kind}: validation error per epoch",
+            final={f"test error{rule.replace('_', ' ')}": float(np.mean(p != self.data.y_test)) for rule, p in predicted.items()},
+        )
+        super().save_figures(model, history)
+
+    def evaluate(self, model):
+        heads = self.heads(model)
+        distances = np.sqrt(((heads[:, None] - heads[None]) ** 2).sum(-1))[np.triu_indices(len(heads), 1)]
+        test = self.errors(model, self.data.x_test, self.data.y_test)
+        validation = self.errors(model, self.data.x_val, self.data.y_val)
+        clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
+        return {
+            "dimensions": self.config.latent_dim,
+            **({"labeled_images": len(self.labeled)} if self.labeled is not None else {"clusters": self.num_classes}),
+            **{f"test_error{rule}": value for rule, value in test.items()},
+            **{f"validation_error{rule}": value for rule, value in validation.items()},
+            "per_class_test_error": per_class_error(self.predicted_digits(model, self.data.x_test)[""], self.data.y_test),
+            "class_digits": self.class_digits(model).tolist(),
+            "cluster_sizes_test": np.bincount(clusters, minlength=self.num_classes).tolist(),
+            "cluster_heads": heads.tolist(),
+            "cluster_head_min_distance": float(distances.min()),
+            "representation_knn_digit_accuracy": self.representation_knn(model),
+            **self.baseline(),
+            **self.content_measures(model, self.class_digits(model), used=None if self.labeled is not None else np.unique(clusters)),
+            **super().evaluate(model),
+        }
+
+
+if __name__ == "__main__":
+    main(DimensionalityReductionAAE, Config)

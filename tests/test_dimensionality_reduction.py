@@ -1,0 +1,146 @@
+"""The paper's section 7: cluster heads, the representation W_c y + z, its phases, the script end to end."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import dimensionality_reduction_aae as reduction
+from models.dimensionality_reduction import cluster_head_cost, pairwise_distances
+from tests.conftest import StopAfter, tiny_data
+from tests.test_categorical import SMALL, arrays, step_only
+from utils import run, training
+
+
+def scheme(**overrides):
+    config = reduction.Config(batch_size=20, hidden_units=32, lr_decay_epoch=0, **overrides)
+    return reduction.DimensionalityReductionAAE(config, tiny_data())
+
+
+def test_cluster_head_cost_is_zero_beyond_eta_and_linear_inside():
+    far = np.array([[0.0, 0.0], [3.0, 4.0], [-3.0, -4.0]], np.float32)  # distances 5, 5, 10
+    np.testing.assert_allclose(np.asarray(pairwise_distances(far)), [5.0, 5.0, 10.0], rtol=1e-6)
+    assert float(cluster_head_cost(far, 5.0)) == pytest.approx(0.0, abs=1e-5)
+    # Inside eta, the cost is eta - distance per pair: linear in the distance.
+    for d in (0.5, 1.0, 2.0):
+        two = np.array([[0.0, 0.0], [d, 0.0]], np.float32)
+        assert float(cluster_head_cost(two, 3.0)) == pytest.approx(3.0 - d, rel=1e-5)
+    # Pairs add: at eta 6, (6 - 5) + (6 - 5) + 0.
+    assert float(cluster_head_cost(far, 6.0)) == pytest.approx(2.0, rel=1e-5)
+
+
+def test_the_decoder_draws_from_the_cluster_head_plus_the_style():
+    s = scheme(clusters=7, latent_dim=3)
+    model = s.build_model()
+    heads = s.heads(model)
+    assert heads.shape == (7, 3)
+    images = s.data.x_val[:20]
+    y, z = s.encode(model, images)
+    np.testing.assert_allclose(s.represent(model, images), y @ heads + z, rtol=1e-5, atol=1e-6)
+    # A one-hot y with z = 0 is its head; the decoder sees nothing else.
+    decoder = model.networks["decoder"]
+    drawn = s.decode(model, [np.eye(7, dtype=np.float32)[[2, 5]], np.zeros((2, 3), np.float32)])
+    np.testing.assert_allclose(drawn, decoder.predict(heads[[2, 5]], verbose=0), rtol=1e-5, atol=1e-6)
+    assert [tuple(i.shape) for i in decoder.inputs] == [(None, 3)]
+
+
+@pytest.mark.parametrize(
+    "phase, changes",
+    [
+        ("reconstruction", {"encoder", "cluster_heads", "decoder"}),
+        ("discriminator_class", {"discriminator_class"}),
+        ("discriminator_style", {"discriminator_style"}),
+        ("generator", {"encoder"}),
+        ("cluster_heads", {"cluster_heads"}),
+    ],
+)
+def test_each_phase_changes_only_its_own_networks(phase, changes):
+    # Heads that start within eta of each other (the cost has a gradient); weights large enough that
+    # the reconstruction's step on W_c is not lost in float32 rounding.
+    s = scheme(clusters=7, eta=50.0, init_std=0.2)
+    step_only(s, s.build_model(), phase, changes)
+
+
+def test_with_labels_a_classification_phase_moves_the_encoder_only():
+    s = scheme(labeled=100)
+    model = s.build_model()
+    assert s.num_classes == 10 and "classification" in [p.name for p in model.phases]
+    step_only(s, model, "classification", {"encoder"})
+
+
+def test_fixed_heads_are_a_simplex_that_no_phase_moves():
+    s = scheme(labeled=100, latent_dim=10, fixed_heads=10.0)
+    model = s.build_model()
+    np.testing.assert_array_equal(s.heads(model), 10 * np.eye(10))
+    assert "cluster_heads" not in [p.name for p in model.phases] and not model.networks["cluster_heads"].trainable_variables
+    step_only(s, model, "reconstruction", {"encoder", "decoder"})
+
+
+@pytest.mark.slow
+def test_resume_mid_epoch_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
+    flags = ["--data", mnist_npz, *SMALL, "--clusters", "6", "--epochs", "2", "--eta", "5"]
+    monkeypatch.setattr(training, "STEPS_PER_CALL", 4)
+    run.main(reduction.DimensionalityReductionAAE, reduction.Config, [*flags, "--out", str(tmp_path / "straight")])
+    monkeypatch.setattr(training, "StopRequest", lambda: StopAfter(4))
+    with pytest.raises(SystemExit):
+        run.main(reduction.DimensionalityReductionAAE, reduction.Config, [*flags, "--out", str(tmp_path / "resumed")])
+    monkeypatch.undo()
+    run.main(reduction.DimensionalityReductionAAE, reduction.Config,
+             ["--data", mnist_npz, "--out", str(tmp_path / "resumed"), "--resume"])
+    straight, resumed = arrays(tmp_path / "straight" / "checkpoint.npz"), arrays(tmp_path / "resumed" / "checkpoint.npz")
+    assert "networks/cluster_heads/heads/kernel" in straight and "optimizers/cluster_heads/heads_kernel_momentum" in straight
+    for key in straight:
+        np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_end_to_end_without_labels_writes_every_output(mnist_npz, tmp_path):
+    baseline = tmp_path / "aae_2d"
+    baseline.mkdir()
+    (baseline / "metrics.json").write_text(json.dumps({"code_knn_digit_accuracy": 0.61}))
+    out = tmp_path / "run"
+    metrics = run.main(reduction.DimensionalityReductionAAE, reduction.Config,
+                       ["--data", mnist_npz, "--out", str(out), *SMALL, "--clusters", "6", "--epochs", "2",
+                        "--baseline", str(baseline)])
+    for name in ["embedding.png", "confusion.png", "error.png", "styles_epoch_002.png", "losses.csv", "metrics.json",
+                 "config.json", "cluster_heads.keras", "decoder.keras", "encoder.keras"]:
+        assert (out / name).is_file(), name
+    assert metrics["clusters"] == 6 and metrics["dimensions"] == 2 and len(metrics["cluster_heads"]) == 6
+    assert 0 <= metrics["test_error"] <= 1 and 0 <= metrics["test_error_majority_vote"] <= 1
+    assert 0 <= metrics["representation_knn_digit_accuracy"] <= 1
+    assert metrics["baseline_aae_2d_knn_digit_accuracy"] == 0.61
+    assert metrics["cluster_head_min_distance"] > 0 and len(metrics["class_digits"]) == 6
+    last = list(csv.DictReader(open(out / "losses.csv")))[-1]
+    assert float(last["validation_error_eval"]) == pytest.approx(metrics["validation_error"])
+    assert {"cluster_head_cost", "validation_error_majority_vote_eval"} <= set(last)
+
+
+def test_end_to_end_with_labels(mnist_npz, tmp_path):
+    out = tmp_path / "run"
+    metrics = run.main(reduction.DimensionalityReductionAAE, reduction.Config,
+                       ["--data", mnist_npz, "--out", str(out), *SMALL, "--labeled", "30", "--epochs", "1",
+                        "--baseline", str(tmp_path / "none")])
+    assert metrics["labeled_images"] == 30 and "test_error_majority_vote" not in metrics
+    assert metrics["class_digits"] == list(range(10)) and metrics["baseline_aae_2d_knn_digit_accuracy"] is None
+    assert (out / "labeled_indices.txt").is_file() and (out / "embedding.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--eta", "0"], "--eta must be positive"),
+        (["--clusters", "1"], "--clusters must be at least 2"),
+        (["--latent-dim", "0"], "--latent-dim must be at least 1"),
+        (["--labeled", "5"], "--labeled 5 is below the 10 classes"),
+        (["--labeled", "100", "--clusters", "30"], "--clusters 30 with --labeled"),
+        (["--fixed-heads", "5"], "--fixed-heads needs --latent-dim equal to the width of y (20)"),
+        (["--head-lr", "-1"], "--head-lr must be positive"),
+    ],
+)
+def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as stop:
+        run.main(reduction.DimensionalityReductionAAE, reduction.Config, ["--data", mnist_npz, "--out", str(tmp_path / "run"), *SMALL, *flags])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1, error
+    assert not (tmp_path / "run").exists()
