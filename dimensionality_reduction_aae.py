@@ -89,6 +89,8 @@ class Config(CategoricalConfig):
     eval_every: int = 1
     sample_every: int = 10
 
+    RESUMABLE = CategoricalConfig.RESUMABLE + ("baseline",)  # read at the evaluation only
+
     def validate(self):
         super().validate()
         if 0 < self.labeled < 10:

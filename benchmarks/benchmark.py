@@ -5,7 +5,7 @@
     python -m benchmarks.benchmark --data mnist.npz # Parzen rows on real MNIST (or set MNIST_PATH); default random images
 
 Rows, in the order they run:
-  1. the training step of each scheme (three phases; five for classification_aae), run as the loop runs it: XLA-compiled,
+  1. the training step of each scheme (three phases; five for classification_aae, six for dimensionality_reduction_aae), run as the loop runs it: XLA-compiled,
      STEPS_PER_CALL steps per call, each batch gathered from images already where the step runs; then the
      clustering step with each ingredient beyond the paper alone, beside the paper's recipe and the default recipe;
   2. the source post's loop (separate compiled Keras models, train_on_batch per phase) ported to Keras 3;
@@ -33,6 +33,7 @@ import tensorflow as tf
 import aae
 import classification_aae
 import clustering_aae
+import dimensionality_reduction_aae
 import semi_supervised_aae
 import supervised_aae
 from models import build_decoder, build_discriminator, build_encoder
@@ -54,6 +55,7 @@ SCHEMES = (
     (semi_supervised_aae.SemiSupervisedAAE, semi_supervised_aae.Config),
     (supervised_aae.SupervisedAAE, supervised_aae.Config),
     (classification_aae.ClassificationAAE, classification_aae.Config),
+    (dimensionality_reduction_aae.DimensionalityReductionAAE, dimensionality_reduction_aae.Config),
 )
 # The categorical scheme's ingredients beyond the paper, each alone beside the paper's recipe (row
 # name: config overrides), on the clustering model; the default recipe's row is "clustering_aae".
@@ -152,6 +154,9 @@ def step_flops(model, batch, consistency=False, vat=False):
             flops += both * weights["encoder"] * batch * (1 + consistency + vat)
         elif phase.name == "recoverability":
             flops += both * (weights["decoder"] + weights["encoder"]) * half
+        elif phase.name == "cluster_heads":
+            # Every (ordered) pair of the m heads, each n-D: a difference, a square, a sum; the gradient twice that.
+            flops += 3 * 3 * model.networks["cluster_heads"].inputs[0].shape[1] * weights["cluster_heads"]
         else:
             raise ValueError(f"no FLOP count for a phase named {phase.name}")
     return flops

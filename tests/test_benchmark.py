@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.slow  # the benchmark script end to end
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCHEMES = ("aae", "semi_supervised_aae", "supervised_aae", "classification_aae")
+SCHEMES = ("aae", "semi_supervised_aae", "supervised_aae", "classification_aae", "dimensionality_reduction_aae")
 
 
 def test_tiny_benchmark_reports_every_row(tmp_path):

@@ -10,13 +10,14 @@ import pytest
 import aae
 import classification_aae
 import clustering_aae
+import dimensionality_reduction_aae
 import semi_supervised_aae
 import supervised_aae
 from utils.categorical_scheme import CategoricalConfig
 from utils.config import REQUIRED, AAEConfig, parse_config, unset_knobs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = (aae, semi_supervised_aae, supervised_aae, classification_aae, clustering_aae)
+SCRIPTS = (aae, semi_supervised_aae, supervised_aae, classification_aae, clustering_aae, dimensionality_reduction_aae)
 
 
 def test_the_shared_bases_give_no_hyperparameter_a_value():
