@@ -44,6 +44,10 @@ SETTINGS = {
     "clustering_consistency_vat_balance": ("clustering_aae.py", [*CB, "--vat-epsilon", "2"]),
     "clustering_consistency_vat_balance_style_sees_class": (
         "clustering_aae.py", [*CB, "--vat-epsilon", "2", "--style-discriminator-sees-class"]),
+    # VAT alone, as IMSAT and VAT use it: no whole-pixel shift, which an MLP with few labels must otherwise learn to ignore.
+    "clustering_vat_balance_style_sees_class": (
+        "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class"]),
+    "classification_vat_balance": ("classification_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2"]),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
     "classification_consistency_balance": ("classification_aae.py", CB),
     "classification_consistency_balance_recoverability": ("classification_aae.py", [*CB, "--recoverability-weight", "1"]),
