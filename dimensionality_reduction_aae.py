@@ -29,11 +29,14 @@ from utils.outputs import write_text
 from utils.plots import save_code_scatter, save_count_matrix, save_error_curve
 from utils.run import ROOT, main
 
+RULES = {"": "", "_majority_vote": ", majority vote"}  # how each image's digit is read from y: suffix -> legend
+
 
 @dataclasses.dataclass
 class Config(CategoricalConfig):
     labeled: int = option(0, "training images that keep their label, class-balanced (y is then the digit); 0: none, y is a cluster", minimum=0)
-    clusters: int = option(20, "clusters m without labels: the width of y (with --labeled it is the 10 digits)", minimum=2, maximum=100)
+    clusters: int = option(0, "clusters m without labels, the width of y (0: 20, the paper's; with --labeled y is the 10 digits)",
+                           minimum=0, maximum=100)
     # The representation's size n: the style z's and each cluster head's.
     latent_dim: int = 2
     eta: float = option(3.0, "two cluster heads closer than this are pushed apart (the cost grows linearly as they approach)", positive=True)
@@ -75,6 +78,7 @@ class Config(CategoricalConfig):
     classification_optimizer: str = option("sgd", "optimizer of the classification phase (with --labeled): sgd or adam", choices=("sgd", "adam"))
     classification_lr: float = option(0.1, "learning rate of the classification phase", positive=True)
     classification_momentum: float = option(0.9, "SGD momentum of the classification phase", minimum=0.0)
+    labeled_shift: int = option(0, "move each labeled image by up to this many pixels in the classification phase (0: the paper)", minimum=0)
     lr_decay_epoch: int = 30
     lr_decay: float = 0.1
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
@@ -95,11 +99,20 @@ class Config(CategoricalConfig):
         super().validate()
         if 0 < self.labeled < 10:
             raise ConfigError(f"--labeled {self.labeled} is below the 10 classes: at least one label per class (0: no labels)")
-        if self.labeled and self.clusters not in (10, Config.clusters):
+        if self.clusters == 1:
+            raise ConfigError("--clusters must be at least 2, got 1 (0: the paper's 20)")
+        if self.labeled and self.clusters not in (0, 10):
             raise ConfigError(f"--clusters {self.clusters} with --labeled: with labels y is the digit (10 classes)")
-        width = 10 if self.labeled else self.clusters
-        if self.fixed_heads and self.latent_dim != width:
-            raise ConfigError(f"--fixed-heads needs --latent-dim equal to the width of y ({width}), got {self.latent_dim}")
+        if self.fixed_heads:
+            if self.latent_dim != self.width():
+                raise ConfigError(f"--fixed-heads needs --latent-dim equal to the width of y ({self.width()}), got {self.latent_dim}")
+            for name in ("eta", "head_init_std", "head_lr", "head_momentum"):
+                if getattr(self, name) != getattr(Config, name):
+                    raise ConfigError(f"--fixed-heads fixes W_c: --{name.replace('_', '-')} would have no effect")
+
+    def width(self):
+        """m, the width of y: the 10 digits with labels, else --clusters (0: 20)."""
+        return 10 if self.labeled else self.clusters or 20
 
 
 class DimensionalityReductionAAE(CategoricalAAE):
@@ -110,28 +123,28 @@ class DimensionalityReductionAAE(CategoricalAAE):
     def __init__(self, config, data):
         if config.labeled:
             self.labeled = balanced_labeled_indices(data.y_train, config.labeled, config.seed)
-        self.num_classes = 10 if config.labeled else config.clusters
+        self.num_classes = config.width()
         super().__init__(config, data)
 
     def describe(self):
-        described = {**super().describe(), "representation": "W_c y + z", "dimensions": self.config.latent_dim}
+        described = {**super().describe(), "representation": "W_c y + z", "dimensions": self.config.latent_dim,
+                     "width_of_y": self.num_classes}
         if self.labeled is not None:
             described.update({"labeled_images": len(self.labeled), "labeled_indices": "labeled_indices.txt"})
         return described
 
     def build_networks(self):
-        from models import build_decoder
         from models.dimensionality_reduction import build_cluster_heads
 
         c = self.config
-        networks = super().build_networks()
-        networks["cluster_heads"] = build_cluster_heads(
-            self.num_classes, c.latent_dim, init_std=c.head_init_std, seed=c.seed + 400, fixed=c.fixed_heads)
-        # The decoder draws from the n-D representation alone.
-        networks["decoder"] = build_decoder(
-            c.latent_dim, hidden_units=c.hidden_units, hidden_layers=c.hidden_layers, init_std=c.init_std, seed=c.seed + 100
-        )
-        return networks
+        return {**super().build_networks(), "cluster_heads": build_cluster_heads(
+            self.num_classes, c.latent_dim, init_std=c.head_init_std, seed=c.seed + 400, fixed=c.fixed_heads)}
+
+    def build_decoder(self, sizes):
+        """The decoder draws from the n-D representation W_c y + z alone."""
+        from models import build_decoder
+
+        return build_decoder(self.config.latent_dim, seed=self.config.seed + 100, **sizes)
 
     def build_phases(self):
         from models.dimensionality_reduction import dimensionality_reduction_phases
@@ -141,7 +154,7 @@ class DimensionalityReductionAAE(CategoricalAAE):
             c.eta, fixed_heads=bool(c.fixed_heads), noise_std=c.noise_std, dropout=c.input_dropout, classification=self.labeled is not None,
             style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
             balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon,
-            recoverability_weight=c.recoverability_weight,
+            recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
         )
 
     def build_optimizers(self, steps_per_epoch):
@@ -178,9 +191,8 @@ class DimensionalityReductionAAE(CategoricalAAE):
     def cluster_digits(self, model):
         """Each cluster's digit, labelled on the validation images: the paper's rule and majority vote."""
         log_probabilities = self.class_log_probabilities(model, self.data.x_val)
-        clusters = np.argmax(log_probabilities, axis=1)
         return (cluster_labels_from_top_images(log_probabilities, self.data.y_val),
-                cluster_labels_by_majority(clusters, self.data.y_val, self.num_classes))
+                cluster_labels_by_majority(np.argmax(log_probabilities, axis=1), self.data.y_val, self.num_classes))
 
     def errors(self, model, images, labels):
         return {rule: float(np.mean(predicted != labels)) for rule, predicted in self.predicted_digits(model, images).items()}
@@ -199,44 +211,69 @@ class DimensionalityReductionAAE(CategoricalAAE):
                             self.represent(model, self.data.x_test), self.data.y_test)
 
     def baseline(self):
-        """What the plain AAE with a 2-D code scores, from its run's metrics.json (None if there is none)."""
+        """What the plain AAE with a 2-D code scores, from its run's metrics.json: None (and a warning)
+        if there is no such run, or if it is not a 2-D run on the same split (its 5-NN vote would
+        not be comparable)."""
         folder = os.path.join(ROOT, self.config.baseline)
+        accuracy, problem = None, None
         try:
+            with open(os.path.join(folder, "config.json")) as stream:
+                config = json.load(stream)
             with open(os.path.join(folder, "metrics.json")) as stream:
-                accuracy = json.load(stream).get("code_knn_digit_accuracy")
-        except (OSError, ValueError):
-            accuracy = None
-        if accuracy is None:
-            print(f"warning: no code_knn_digit_accuracy in {folder}/metrics.json: the baseline is not reported "
-                  "(python aae.py --latent-dim 2 --out that folder)")
+                metrics = json.load(stream)
+        except (OSError, ValueError) as error:
+            problem = f"no readable config.json and metrics.json ({type(error).__name__})"
+        else:
+            if not (isinstance(config, dict) and isinstance(metrics, dict)):
+                problem = "its config.json or metrics.json is not a JSON object"
+            elif config.get("latent_dim") != 2:
+                problem = f"its code has {config.get('latent_dim')} dimensions, not 2"
+            elif (config.get("validation"), config.get("limit")) != (self.config.validation, self.config.limit):
+                problem = "it was trained on another split (--validation, --limit)"
+            elif not isinstance(metrics.get("code_knn_digit_accuracy"), float):
+                problem = "its metrics.json has no code_knn_digit_accuracy"
+            else:
+                accuracy = metrics["code_knn_digit_accuracy"]
+        if problem:
+            print(f"warning: baseline {folder}: {problem}; not reported (python aae.py --latent-dim 2 --out that folder)")
         return {"baseline_aae_2d_knn_digit_accuracy": accuracy, "baseline_run": self.config.baseline}
+
+    def validation_clusters(self, model):
+        return np.argmax(self.class_log_probabilities(model, self.data.x_val), axis=1)
 
     def save_figures(self, model, history):
         out, k, n = self.config.out, self.num_classes, self.config.latent_dim
-        if self.labeled is not None:
+        labeled = self.labeled is not None
+        if labeled:
             write_text(f"{out}/labeled_indices.txt", self.labeled)
         predicted = self.predicted_digits(model, self.data.x_test)
         digits = self.class_digits(model)
-        heads = self.heads(model)
-        test = self.represent(model, self.data.x_test)
-        kind = f"{len(self.labeled)} labels" if self.labeled is not None else f"{k} clusters"
+        heads, test = self.heads(model), self.represent(model, self.data.x_test)
+        if n == 1:  # drawn on a line
+            heads, test = np.pad(heads, ((0, 0), (0, 1))), np.pad(test, ((0, 0), (0, 1)))
+        kind = f"{len(self.labeled)} labels" if labeled else f"{k} clusters"
         save_code_scatter(
             test, self.data.y_test, f"{out}/embedding.png",
             title=f"{n}-D representation W_c y + z of the test images ({kind})" + (", first two coordinates" if n > 2 else ""),
-            heads=heads, head_labels=[f"{i}:{d}" if self.labeled is None else str(d) for i, d in enumerate(digits)],
-            axis="r",
+            heads=heads, head_labels=[str(d) if labeled else f"{i}:{d}" for i, d in enumerate(digits)], axis="r",
         )
-        clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
-        save_count_matrix(
-            confusion(clusters, self.data.y_test, k, 10), f"{out}/confusion.png",
-            title=f"test images: {'class' if self.labeled is not None else 'cluster (its digit)'} x true digit",
-            ylabel="class" if self.labeled is not None else "cluster", xlabel="digit",
-            row_labels=[str(i) if self.labeled is not None else f"{i} ({digits[i]})" for i in range(k)],
-        )
-        columns = tuple(f"validation_error{rule}_eval" for rule in predicted)
+        chosen = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
+        if labeled:  # as classification_aae.py draws it
+            save_count_matrix(
+                confusion(self.data.y_test, chosen, 10, 10), f"{out}/confusion.png",
+                title=f"test set, {len(self.labeled)} labels: {100 * np.mean(chosen != self.data.y_test):.2f}% error",
+                ylabel="digit", xlabel="predicted class",
+            )
+        else:  # as clustering_aae.py draws it
+            save_count_matrix(
+                confusion(chosen, self.data.y_test, k, 10), f"{out}/confusion.png",
+                title="test images: cluster (row, its digit) x true digit", ylabel="cluster", xlabel="digit",
+                row_labels=[f"{i} ({digits[i]})" for i in range(k)],
+            )
         save_error_curve(
-            history, columns, f"{out}/error.png", title=f"{kind}: validation error per epoch",
-            final={f"test error{rule.replace('_', ' ')}": float(np.mean(p != self.data.y_test)) for rule, p in predicted.items()},
+            history, tuple(f"validation_error{rule}_eval" for rule in predicted), f"{out}/error.png",
+            title=f"{kind}: validation error per epoch",
+            final={f"test error{RULES[rule]}": float(np.mean(p != self.data.y_test)) for rule, p in predicted.items()},
         )
         super().save_figures(model, history)
 
@@ -245,20 +282,25 @@ class DimensionalityReductionAAE(CategoricalAAE):
         distances = np.sqrt(((heads[:, None] - heads[None]) ** 2).sum(-1))[np.triu_indices(len(heads), 1)]
         test = self.errors(model, self.data.x_test, self.data.y_test)
         validation = self.errors(model, self.data.x_val, self.data.y_val)
-        clusters = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
+        chosen = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
+        if self.labeled is not None:
+            setting, used = {"labeled_images": len(self.labeled)}, None
+        else:  # named as clustering_aae.py names them; the heads of the clusters the validation images use
+            top, majority = self.cluster_digits(model)
+            setting = {"clusters": self.num_classes, "cluster_labels": top.tolist(), "cluster_labels_majority_vote": majority.tolist()}
+            used = np.unique(self.validation_clusters(model))
         return {
             "dimensions": self.config.latent_dim,
-            **({"labeled_images": len(self.labeled)} if self.labeled is not None else {"clusters": self.num_classes}),
+            **setting,
             **{f"test_error{rule}": value for rule, value in test.items()},
             **{f"validation_error{rule}": value for rule, value in validation.items()},
             "per_class_test_error": per_class_error(self.predicted_digits(model, self.data.x_test)[""], self.data.y_test),
-            "class_digits": self.class_digits(model).tolist(),
-            "cluster_sizes_test": np.bincount(clusters, minlength=self.num_classes).tolist(),
+            "cluster_sizes_test": np.bincount(chosen, minlength=self.num_classes).tolist(),
             "cluster_heads": heads.tolist(),
-            "cluster_head_min_distance": float(distances.min()),
+            "cluster_head_min_distance": float(distances.min()) if len(distances) else None,
             "representation_knn_digit_accuracy": self.representation_knn(model),
             **self.baseline(),
-            **self.content_measures(model, self.class_digits(model), used=None if self.labeled is not None else np.unique(clusters)),
+            **self.content_measures(model, self.class_digits(model), used=used),
             **super().evaluate(model),
         }
 

@@ -5,7 +5,7 @@
     python -m benchmarks.benchmark --data mnist.npz # Parzen rows on real MNIST (or set MNIST_PATH); default random images
 
 Rows, in the order they run:
-  1. the training step of each scheme (three phases; five for classification_aae, six for dimensionality_reduction_aae), run as the loop runs it: XLA-compiled,
+  1. the training step of each scheme (three phases; five for classification_aae and dimensionality_reduction_aae), run as the loop runs it: XLA-compiled,
      STEPS_PER_CALL steps per call, each batch gathered from images already where the step runs; then the
      clustering step with each ingredient beyond the paper alone, beside the paper's recipe and the default recipe;
   2. the source post's loop (separate compiled Keras models, train_on_batch per phase) ported to Keras 3;

@@ -45,6 +45,13 @@ def test_end_to_end_writes_every_output(mnist_npz, tmp_path):
     assert saved["epochs"] == 2
     decoder = keras.models.load_model(out / "decoder.keras")
     assert decoder.predict(np.zeros((3, 8), np.float32), verbose=0).shape == (3, 28, 28)
+    # How much of the digit the codes keep: the validation codes' 5-NN vote on the test codes, recomputed.
+    from utils.data import load_mnist
+    from utils.metrics import knn_accuracy
+
+    data, encoder = load_mnist(mnist_npz, validation=50), keras.models.load_model(out / "encoder.keras")
+    codes = [encoder.predict(images, verbose=0) for images in (data.x_val, data.x_test)]
+    assert saved["code_knn_digit_accuracy"] == pytest.approx(knn_accuracy(codes[0], data.y_val, codes[1], data.y_test))
 
 @pytest.mark.slow
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import dimensionality_reduction_aae as reduction
-from models.dimensionality_reduction import cluster_head_cost, pairwise_distances
+from models.dimensionality_reduction import cluster_head_cost, pairwise_distances, represent
 from tests.conftest import StopAfter, tiny_data
-from tests.test_categorical import SMALL, arrays, step_only
+from tests.test_categorical import SMALL, arrays, batch, step_only
 from utils import run, training
 
 
@@ -37,7 +37,8 @@ def test_the_decoder_draws_from_the_cluster_head_plus_the_style():
     assert heads.shape == (7, 3)
     images = s.data.x_val[:20]
     y, z = s.encode(model, images)
-    np.testing.assert_allclose(s.represent(model, images), y @ heads + z, rtol=1e-5, atol=1e-6)
+    # What the phases feed the decoder (the model's own function) is what the evaluation plots.
+    np.testing.assert_allclose(s.represent(model, images), np.asarray(represent(model.networks, y, z)), rtol=1e-5, atol=1e-5)
     # A one-hot y with z = 0 is its head; the decoder sees nothing else.
     decoder = model.networks["decoder"]
     drawn = s.decode(model, [np.eye(7, dtype=np.float32)[[2, 5]], np.zeros((2, 3), np.float32)])
@@ -53,12 +54,15 @@ def test_the_decoder_draws_from_the_cluster_head_plus_the_style():
         ("discriminator_style", {"discriminator_style"}),
         ("generator", {"encoder"}),
         ("cluster_heads", {"cluster_heads"}),
+        ("consistency", {"encoder"}),
+        ("recoverability", {"encoder", "cluster_heads", "decoder"}),
     ],
 )
 def test_each_phase_changes_only_its_own_networks(phase, changes):
     # Heads that start within eta of each other (the cost has a gradient); weights large enough that
     # the reconstruction's step on W_c is not lost in float32 rounding.
-    s = scheme(clusters=7, eta=50.0, init_std=0.2)
+    s = scheme(clusters=7, eta=50.0, init_std=0.2, consistency_weight=1.0, vat_epsilon=1.0, balance_weight=1.0,
+               recoverability_weight=1.0)
     step_only(s, s.build_model(), phase, changes)
 
 
@@ -74,7 +78,8 @@ def test_fixed_heads_are_a_simplex_that_no_phase_moves():
     model = s.build_model()
     np.testing.assert_array_equal(s.heads(model), 10 * np.eye(10))
     assert "cluster_heads" not in [p.name for p in model.phases] and not model.networks["cluster_heads"].trainable_variables
-    step_only(s, model, "reconstruction", {"encoder", "decoder"})
+    model.train_step(batch(s))  # every phase at its own rate
+    np.testing.assert_array_equal(s.heads(model), 10 * np.eye(10))
 
 
 @pytest.mark.slow
@@ -98,6 +103,7 @@ def test_end_to_end_without_labels_writes_every_output(mnist_npz, tmp_path):
     baseline = tmp_path / "aae_2d"
     baseline.mkdir()
     (baseline / "metrics.json").write_text(json.dumps({"code_knn_digit_accuracy": 0.61}))
+    (baseline / "config.json").write_text(json.dumps({"latent_dim": 2, "validation": 50, "limit": 200}))
     out = tmp_path / "run"
     metrics = run.main(reduction.DimensionalityReductionAAE, reduction.Config,
                        ["--data", mnist_npz, "--out", str(out), *SMALL, "--clusters", "6", "--epochs", "2",
@@ -109,7 +115,7 @@ def test_end_to_end_without_labels_writes_every_output(mnist_npz, tmp_path):
     assert 0 <= metrics["test_error"] <= 1 and 0 <= metrics["test_error_majority_vote"] <= 1
     assert 0 <= metrics["representation_knn_digit_accuracy"] <= 1
     assert metrics["baseline_aae_2d_knn_digit_accuracy"] == 0.61
-    assert metrics["cluster_head_min_distance"] > 0 and len(metrics["class_digits"]) == 6
+    assert len(metrics["cluster_labels"]) == 6 and len(metrics["cluster_labels_majority_vote"]) == 6
     last = list(csv.DictReader(open(out / "losses.csv")))[-1]
     assert float(last["validation_error_eval"]) == pytest.approx(metrics["validation_error"])
     assert {"cluster_head_cost", "validation_error_majority_vote_eval"} <= set(last)
@@ -121,7 +127,7 @@ def test_end_to_end_with_labels(mnist_npz, tmp_path):
                        ["--data", mnist_npz, "--out", str(out), *SMALL, "--labeled", "30", "--epochs", "1",
                         "--baseline", str(tmp_path / "none")])
     assert metrics["labeled_images"] == 30 and "test_error_majority_vote" not in metrics
-    assert metrics["class_digits"] == list(range(10)) and metrics["baseline_aae_2d_knn_digit_accuracy"] is None
+    assert metrics["baseline_aae_2d_knn_digit_accuracy"] is None and "cluster_labels" not in metrics
     assert (out / "labeled_indices.txt").is_file() and (out / "embedding.png").is_file()
 
 
@@ -133,6 +139,8 @@ def test_end_to_end_with_labels(mnist_npz, tmp_path):
         (["--latent-dim", "0"], "--latent-dim must be at least 1"),
         (["--labeled", "5"], "--labeled 5 is below the 10 classes"),
         (["--labeled", "100", "--clusters", "30"], "--clusters 30 with --labeled"),
+        (["--labeled", "100", "--clusters", "20"], "--clusters 20 with --labeled"),
+        (["--labeled", "100", "--latent-dim", "10", "--fixed-heads", "10", "--eta", "2"], "--eta would have no effect"),
         (["--fixed-heads", "5"], "--fixed-heads needs --latent-dim equal to the width of y (20)"),
         (["--head-lr", "-1"], "--head-lr must be positive"),
     ],
@@ -144,3 +152,23 @@ def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, flags, messa
     error = capsys.readouterr().err.strip()
     assert message in error and len(error.splitlines()) == 1, error
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "config, metrics",
+    [
+        ({"latent_dim": 8, "validation": 10_000, "limit": 0}, {"code_knn_digit_accuracy": 0.9}),  # not a 2-D code
+        ({"latent_dim": 2, "validation": 5_000, "limit": 0}, {"code_knn_digit_accuracy": 0.9}),  # another split
+        ({"latent_dim": 2, "validation": 10_000, "limit": 0}, ["not", "an", "object"]),
+        ({"latent_dim": 2, "validation": 10_000, "limit": 0}, {"parzen_ll": 300.0}),  # an older run
+    ],
+)
+def test_a_baseline_that_is_not_comparable_is_not_reported(tmp_path, capsys, config, metrics):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    s = reduction.DimensionalityReductionAAE(reduction.Config(baseline=str(tmp_path)), tiny_data())
+    assert s.baseline()["baseline_aae_2d_knn_digit_accuracy"] is None
+    assert "warning: baseline" in capsys.readouterr().out
+    (tmp_path / "config.json").write_text(json.dumps({"latent_dim": 2, "validation": 10_000, "limit": 0}))
+    (tmp_path / "metrics.json").write_text(json.dumps({"code_knn_digit_accuracy": 0.85}))
+    assert s.baseline()["baseline_aae_2d_knn_digit_accuracy"] == 0.85

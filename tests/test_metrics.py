@@ -21,3 +21,8 @@ def test_knn_vote_by_hand():
     # Query 0.4: nearest three are 0, 1, 2 -> labels 3, 3, 7 -> 3. Query 10.4: 10, 11, 2 -> 7.
     assert knn_accuracy(reference, labels, np.array([[0.4], [10.4]]), np.array([3, 7]), k=3) == 1.0
     assert knn_accuracy(reference, labels, np.array([[0.4], [10.4]]), np.array([7, 7]), k=3) == 0.5
+
+
+def test_knn_with_fewer_reference_points_than_k_lets_all_of_them_vote():
+    reference, labels = np.array([[0.0], [1.0], [10.0]]), np.array([3, 3, 7])
+    assert knn_accuracy(reference, labels, np.array([[9.0], [0.5]]), np.array([3, 3]), k=5) == 1.0

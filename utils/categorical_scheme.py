@@ -125,18 +125,24 @@ class CategoricalAAE(Scheme):
         return {"prior": {"class": self.prior.describe(), "style": self.style_prior.describe()}}
 
     def build_networks(self):
-        from models import build_decoder, build_discriminator, build_two_headed_encoder
+        from models import build_discriminator, build_two_headed_encoder
 
         c, k = self.config, self.num_classes
         sizes = {"hidden_units": c.hidden_units, "hidden_layers": c.hidden_layers, "init_std": c.init_std}
         return {
             "encoder": build_two_headed_encoder(k, c.latent_dim, seed=c.seed, batch_norm=c.batch_norm, **sizes),
-            "decoder": build_decoder(c.latent_dim, k, seed=c.seed + 100, label_first=True, **sizes),
+            "decoder": self.build_decoder(sizes),
             "discriminator_class": build_discriminator(k, seed=c.seed + 200, name="discriminator_class", **sizes),
             "discriminator_style": build_discriminator(
                 c.latent_dim, k if c.style_discriminator_sees_class else 0, seed=c.seed + 300, name="discriminator_style", **sizes
             ),
         }
+
+    def build_decoder(self, sizes):
+        """p(x | y, z): the decoder of [y, z]."""
+        from models import build_decoder
+
+        return build_decoder(self.config.latent_dim, self.num_classes, seed=self.config.seed + 100, label_first=True, **sizes)
 
     def build_phases(self):
         from models.categorical_aae import categorical_aae_phases

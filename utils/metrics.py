@@ -8,7 +8,9 @@ def knn_accuracy(reference, reference_labels, queries, query_labels, k=5, chunk=
     """Accuracy of a k-nearest-neighbour vote (Euclidean) that labels `queries` from `reference`.
 
     Distances come from one matmul per chunk of queries; ties in the vote go to the smaller label.
+    With fewer than k reference points, all of them vote.
     """
+    k = min(k, len(reference))
     reference = tf.constant(np.asarray(reference, np.float32))
     reference_sq = tf.reduce_sum(tf.square(reference), axis=1)
     reference_labels = np.asarray(reference_labels)
