@@ -101,6 +101,27 @@ def expect_exit(capsys, argv, status=2, script=None):
     return error
 
 
+def straight_and_resumed(scheme_class, config_class, data, flags, tmp_path, monkeypatch):
+    """The checkpoints of a straight run and of the same run stopped at the 4th call (of 4 steps) and
+    resumed, as {key: array}."""
+    from utils import run, training
+
+    flags = ["--data", str(data), *flags]
+    monkeypatch.setattr(training, "STEPS_PER_CALL", 4)
+    run.main(scheme_class, config_class, [*flags, "--out", str(tmp_path / "straight")])
+    monkeypatch.setattr(training, "StopRequest", lambda: StopAfter(4))
+    with pytest.raises(SystemExit):
+        run.main(scheme_class, config_class, [*flags, "--out", str(tmp_path / "resumed")])
+    monkeypatch.undo()
+    run.main(scheme_class, config_class, ["--data", str(data), "--out", str(tmp_path / "resumed"), "--resume"])
+    return [checkpoint_arrays(tmp_path / name / "checkpoint.npz") for name in ("straight", "resumed")]
+
+
+def checkpoint_arrays(path):
+    with np.load(path) as archive:
+        return {key: archive[key] for key in archive.files if key != "meta"}
+
+
 class StopAfter:
     """Stands in for Ctrl-C: asks the loop to stop at its `looks`-th look (the loop looks after each call).
 

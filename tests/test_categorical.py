@@ -18,8 +18,8 @@ from models.categorical_aae import (
     shift_offsets,
     virtual_adversarial_perturbation,
 )
-from tests.conftest import StopAfter, tiny_data
-from utils import run, training
+from tests.conftest import straight_and_resumed, tiny_data
+from utils import run
 from utils.categorical_scheme import (
     balanced_labeled_indices,
     cluster_labels_by_majority,
@@ -265,25 +265,12 @@ def test_labeled_batches_cycle_through_the_labeled_images_only():
     np.testing.assert_array_equal(np.argmax(inputs["labels"], -1), s.data.y_train[inputs["labeled_images_indices"]])
 
 
-def arrays(path):
-    with np.load(path) as archive:
-        return {key: archive[key] for key in archive.files if key != "meta"}
-
 @pytest.mark.slow
-
 def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
-    flags = ["--data", mnist_npz, *SMALL, "--labeled", "30", "--epochs", "2",
+    flags = [*SMALL, "--labeled", "30", "--epochs", "2",
              "--consistency-weight", "1", "--balance-weight", "1", "--recoverability-weight", "1"]
-    monkeypatch.setattr(training, "STEPS_PER_CALL", 4)
-    run.main(classification.ClassificationAAE, classification.Config, [*flags, "--out", str(tmp_path / "straight")])
-
-    monkeypatch.setattr(training, "StopRequest", lambda: StopAfter(4))
-    with pytest.raises(SystemExit):
-        run.main(classification.ClassificationAAE, classification.Config, [*flags, "--out", str(tmp_path / "resumed")])
-    monkeypatch.undo()
-    run.main(classification.ClassificationAAE, classification.Config,
-             ["--data", mnist_npz, "--out", str(tmp_path / "resumed"), "--resume"])
-    straight, resumed = arrays(tmp_path / "straight" / "checkpoint.npz"), arrays(tmp_path / "resumed" / "checkpoint.npz")
+    straight, resumed = straight_and_resumed(
+        classification.ClassificationAAE, classification.Config, mnist_npz, flags, tmp_path, monkeypatch)
     assert {key.split("/")[1] for key in straight} >= {
         "discriminator_class", "discriminator_style", "classification", "consistency", "recoverability"}
     for key in straight:

@@ -8,9 +8,9 @@ import pytest
 
 import dimensionality_reduction_aae as reduction
 from models.dimensionality_reduction import cluster_head_cost, pairwise_distances, represent
-from tests.conftest import StopAfter, tiny_data
-from tests.test_categorical import SMALL, arrays, batch, step_only
-from utils import run, training
+from tests.conftest import straight_and_resumed, tiny_data
+from tests.test_categorical import SMALL, batch, step_only
+from utils import run
 
 
 def scheme(**overrides):
@@ -84,16 +84,9 @@ def test_fixed_heads_are_a_simplex_that_no_phase_moves():
 
 @pytest.mark.slow
 def test_resume_mid_epoch_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
-    flags = ["--data", mnist_npz, *SMALL, "--clusters", "6", "--epochs", "2", "--eta", "5"]
-    monkeypatch.setattr(training, "STEPS_PER_CALL", 4)
-    run.main(reduction.DimensionalityReductionAAE, reduction.Config, [*flags, "--out", str(tmp_path / "straight")])
-    monkeypatch.setattr(training, "StopRequest", lambda: StopAfter(4))
-    with pytest.raises(SystemExit):
-        run.main(reduction.DimensionalityReductionAAE, reduction.Config, [*flags, "--out", str(tmp_path / "resumed")])
-    monkeypatch.undo()
-    run.main(reduction.DimensionalityReductionAAE, reduction.Config,
-             ["--data", mnist_npz, "--out", str(tmp_path / "resumed"), "--resume"])
-    straight, resumed = arrays(tmp_path / "straight" / "checkpoint.npz"), arrays(tmp_path / "resumed" / "checkpoint.npz")
+    flags = [*SMALL, "--clusters", "6", "--epochs", "2", "--eta", "5"]
+    straight, resumed = straight_and_resumed(
+        reduction.DimensionalityReductionAAE, reduction.Config, mnist_npz, flags, tmp_path, monkeypatch)
     assert "networks/cluster_heads/heads/kernel" in straight and "optimizers/cluster_heads/heads_kernel_momentum" in straight
     for key in straight:
         np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-4, atol=1e-6, err_msg=key)

@@ -11,7 +11,7 @@ from keras import ops
 import aae
 from models import Phase, build_decoder, build_discriminator, build_encoder
 from models.adversarial_autoencoder import binary_crossentropy
-from tests.conftest import StopAfter
+from tests.conftest import StopAfter, checkpoint_arrays
 from utils import run, training
 from utils.checkpoint import FORMAT, read_checkpoint_meta, state_variables
 from utils.priors import GaussianPrior
@@ -111,11 +111,6 @@ def train(mnist_npz, out, *flags):
     return run.main(TwoPriorsAAE, TwoPriorsConfig, ["--data", mnist_npz, "--out", str(out), *TINY, *flags])
 
 
-def arrays(path):
-    with np.load(path) as archive:
-        return {key: archive[key] for key in archive.files if key != "meta"}
-
-
 @pytest.mark.slow
 def test_every_loss_a_scheme_logs_reaches_the_csv_the_plot_and_the_metrics(mnist_npz, tmp_path):
     metrics = train(mnist_npz, tmp_path / "run", "--epochs", "2")
@@ -146,7 +141,7 @@ def test_checkpoint_holds_every_network_and_optimizer_by_name_and_resume_is_exac
     monkeypatch.setattr(training, "StopRequest", real)
     train(mnist_npz, tmp_path / "resumed", "--resume")
 
-    straight, resumed = arrays(tmp_path / "straight" / "checkpoint.npz"), arrays(tmp_path / "resumed" / "checkpoint.npz")
+    straight, resumed = (checkpoint_arrays(tmp_path / name / "checkpoint.npz") for name in ("straight", "resumed"))
     owners = {key.split("/")[1] for key in straight}
     assert owners == {"encoder", "decoder", "discriminator_narrow", "discriminator_wide",
                       "reconstruction", "generator"}
