@@ -252,11 +252,21 @@ class DimensionalityReductionAAE(CategoricalAAE):
         if n == 1:  # drawn on a line
             heads, test = np.pad(heads, ((0, 0), (0, 1))), np.pad(test, ((0, 0), (0, 1)))
         kind = f"{len(self.labeled)} labels" if labeled else f"{k} clusters"
+        head_labels = [str(d) if labeled else f"{i}:{d}" for i, d in enumerate(digits)]
         save_code_scatter(
             test, self.data.y_test, f"{out}/embedding.png",
             title=f"{n}-D representation W_c y + z of the test images ({kind})" + (", first two coordinates" if n > 2 else ""),
-            heads=heads, head_labels=[str(d) if labeled else f"{i}:{d}" for i, d in enumerate(digits)], axis="r",
+            heads=heads, head_labels=head_labels, axis="r",
         )
+        if n > 2:  # the plane where the test images' representations spread most
+            from utils.metrics import principal_plane
+
+            mean, directions = principal_plane(test)
+            save_code_scatter(
+                (test - mean) @ directions.T, self.data.y_test, f"{out}/embedding_principal_plane.png",
+                title=f"{n}-D representation W_c y + z of the test images ({kind}), its principal plane",
+                heads=(heads - mean) @ directions.T, head_labels=head_labels, axis="pc",
+            )
         chosen = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
         if labeled:  # as classification_aae.py draws it
             save_count_matrix(

@@ -104,6 +104,7 @@ def test_end_to_end_without_labels_writes_every_output(mnist_npz, tmp_path):
     for name in ["embedding.png", "confusion.png", "error.png", "styles_epoch_002.png", "losses.csv", "metrics.json",
                  "config.json", "cluster_heads.keras", "decoder.keras", "encoder.keras"]:
         assert (out / name).is_file(), name
+    assert not (out / "embedding_principal_plane.png").exists()  # a 2-D representation is drawn as it is
     assert metrics["clusters"] == 6 and metrics["dimensions"] == 2 and len(metrics["cluster_heads"]) == 6
     assert 0 <= metrics["test_error"] <= 1 and 0 <= metrics["test_error_majority_vote"] <= 1
     assert 0 <= metrics["representation_knn_digit_accuracy"] <= 1
@@ -118,10 +119,11 @@ def test_end_to_end_with_labels(mnist_npz, tmp_path):
     out = tmp_path / "run"
     metrics = run.main(reduction.DimensionalityReductionAAE, reduction.Config,
                        ["--data", mnist_npz, "--out", str(out), *SMALL, "--labeled", "30", "--epochs", "1",
-                        "--baseline", str(tmp_path / "none")])
+                        "--latent-dim", "3", "--baseline", str(tmp_path / "none")])
     assert metrics["labeled_images"] == 30 and "test_error_majority_vote" not in metrics
     assert metrics["baseline_aae_2d_knn_digit_accuracy"] is None and "cluster_labels" not in metrics
     assert (out / "labeled_indices.txt").is_file() and (out / "embedding.png").is_file()
+    assert (out / "embedding_principal_plane.png").is_file()  # n > 2: also drawn in its principal plane
 
 
 @pytest.mark.parametrize(

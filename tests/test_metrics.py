@@ -1,8 +1,9 @@
 """The k-nearest-neighbour accuracy on hand-made codes."""
 
 import numpy as np
+import pytest
 
-from utils.metrics import knn_accuracy
+from utils.metrics import knn_accuracy, principal_plane
 
 
 def test_knn_reads_separated_clusters_and_nothing_from_noise():
@@ -26,3 +27,14 @@ def test_knn_vote_by_hand():
 def test_knn_with_fewer_reference_points_than_k_lets_all_of_them_vote():
     reference, labels = np.array([[0.0], [1.0], [10.0]]), np.array([3, 3, 7])
     assert knn_accuracy(reference, labels, np.array([[9.0], [0.5]]), np.array([3, 3]), k=5) == 1.0
+
+
+def test_principal_plane_finds_the_two_directions_of_largest_spread_in_order():
+    rng = np.random.default_rng(0)
+    # Spread 10 along axis 3, 3 along axis 0, 0.1 along the others, around a mean of 5.
+    points = 5 + rng.normal(size=(4000, 6)) * np.array([3, 0.1, 0.1, 10, 0.1, 0.1])
+    mean, directions = principal_plane(points)
+    assert np.allclose(mean, 5, atol=0.5)
+    assert np.allclose(np.abs(directions), np.eye(6)[[3, 0]], atol=0.02)
+    drawn = (points - mean) @ directions.T
+    assert drawn.std(axis=0) == pytest.approx([10, 3], rel=0.05)

@@ -1,4 +1,5 @@
-"""Numbers on codes: how much digit identity a k-nearest-neighbour classifier reads from them."""
+"""Numbers on codes: how much digit identity a k-nearest-neighbour classifier reads from them, and
+their principal plane for drawing them."""
 
 import numpy as np
 import tensorflow as tf
@@ -23,3 +24,12 @@ def knn_accuracy(reference, reference_labels, queries, query_labels, k=5, chunk=
         counts = np.apply_along_axis(np.bincount, 1, votes, minlength=reference_labels.max() + 1)
         correct += int(np.sum(np.argmax(counts, axis=1) == np.asarray(query_labels[start : start + chunk])))
     return correct / len(queries)
+
+
+def principal_plane(points):
+    """The mean of `points` (N, n) and its two principal directions (2, n), the largest variance first:
+    `(x - mean) @ directions.T` draws n-D points in the plane where they spread most."""
+    points = np.asarray(points, np.float64)
+    mean = points.mean(axis=0)
+    _, _, directions = np.linalg.svd(points - mean, full_matrices=False)
+    return mean, directions[:2]
