@@ -48,6 +48,9 @@ SETTINGS = {
     "clustering_vat_balance_style_sees_class": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class"]),
     "classification_vat_balance": ("classification_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2"]),
+    # The labeled images moved by up to 2 pixels, nothing else: what stopped the dimensionality-reduction
+    # model with 100 labels from fitting its labeled images as exceptions.
+    "classification_labeled_shift": ("classification_aae.py", ["--labeled-shift", "2"]),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
     "classification_consistency_balance": ("classification_aae.py", CB),
     "classification_consistency_balance_recoverability": ("classification_aae.py", [*CB, "--recoverability-weight", "1"]),
