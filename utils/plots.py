@@ -55,7 +55,7 @@ def save_image_grid(images, rows, cols, path, title=None, row_labels=None, col_l
 def save_code_scatter(codes, labels, path, title, background=None, heads=None, head_labels=None, axis="z"):
     """Codes' first two dimensions coloured by digit; `background` (n, 2) is drawn grey beneath, and
     `heads` (m, 2 or more) marked as black crosses, each with its entry of `head_labels`."""
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    fig, ax = plt.subplots(figsize=(7.4, 5.6))
     if background is not None:
         ax.scatter(background[:, 0], background[:, 1], s=1, c="0.85", label="prior samples", rasterized=True)
     for digit in range(10):
@@ -65,7 +65,9 @@ def save_code_scatter(codes, labels, path, title, background=None, heads=None, h
         ax.scatter(heads[:, 0], heads[:, 1], s=40, marker="x", c="black", linewidths=1.5, label="cluster heads")
         for head, text in zip(heads, head_labels or []):
             ax.annotate(text, head[:2], textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.legend(markerscale=5 if heads is None else 2, fontsize=7, loc="upper right", ncol=2 if background is None else 1)
+    # Beside the axes, not on them: inside, the box hides whichever cluster lands in its corner.
+    ax.legend(markerscale=5 if heads is None else 2, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1),
+              borderaxespad=0)
     ax.set_xlabel(f"{axis}[0]")
     ax.set_ylabel(f"{axis}[1]")
     ax.set_title(title, fontsize=10)
