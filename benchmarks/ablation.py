@@ -55,6 +55,11 @@ SETTINGS = {
     # clustering trials: the shift alone leaves prior samples read as their class 28% of the time.
     "classification_labeled_shift_style_sees_class": (
         "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class"]),
+    # VAT as its authors ran it on MNIST with 100 labels (takerum/vat: --epsilon=0.3, images in [0, 1]),
+    # alone and with the labeled shift; the epsilon of 2 above is near IMSAT's clustering range.
+    "classification_vat_0_3": ("classification_aae.py", ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "0.3"]),
+    "classification_vat_0_3_labeled_shift": (
+        "classification_aae.py", ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "0.3", "--labeled-shift", "2"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
