@@ -66,6 +66,7 @@ class Config(CategoricalConfig):
     consistency_weight: float = 0.0  # KL(q(y | x) || q(y | x shifted by up to max_shift pixels))
     max_shift: int = 2
     vat_epsilon: float = 0.0  # VAT's adversarial perturbation of this norm, added to the shifted image
+    consistency_shared_noise: bool = False  # the two passes share one draw of the input corruption
     balance_weight: float = 0.0  # log K - entropy of the batch-mean q(y | x)
     recoverability_weight: float = 0.0  # cross-entropy of q(y | decoded prior sample (y, z)) to its y
     ingredient_lr: float = 0.1  # SGD of the two phases above

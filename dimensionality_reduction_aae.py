@@ -86,6 +86,7 @@ class Config(CategoricalConfig):
     consistency_weight: float = 0.0
     max_shift: int = 2
     vat_epsilon: float = 0.0
+    consistency_shared_noise: bool = False
     balance_weight: float = 0.0
     recoverability_weight: float = 0.0
     ingredient_lr: float = 0.1
@@ -154,6 +155,7 @@ class DimensionalityReductionAAE(CategoricalAAE):
             c.eta, fixed_heads=bool(c.fixed_heads), noise_std=c.noise_std, dropout=c.input_dropout, classification=self.labeled is not None,
             style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
             balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon,
+            shared_noise=c.consistency_shared_noise,
             recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
         )
 

@@ -60,6 +60,10 @@ SETTINGS = {
     "classification_vat_0_3": ("classification_aae.py", ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "0.3"]),
     "classification_vat_0_3_labeled_shift": (
         "classification_aae.py", ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "0.3", "--labeled-shift", "2"]),
+    # The same with both consistency passes on one draw of the input noise: the two draws of std 0.3
+    # differ by far more than VAT's perturbation, which VAT's own inputs do not carry.
+    "classification_vat_0_3_shared_noise": (
+        "classification_aae.py", ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "0.3", "--consistency-shared-noise"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),

@@ -93,7 +93,7 @@ def marginal_entropy(q):
 
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
                            consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, recoverability_weight=0.0,
-                           labeled_shift=0, draw=None, drawn_by=("decoder",)):
+                           labeled_shift=0, shared_noise=False, draw=None, drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -106,7 +106,10 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     With `labeled_shift`, the classification phase sees each labeled image moved by up to that many
     pixels (augmentation of the few labels, as in the consistency literature's baselines). A
     consistency phase (encoder) runs when `consistency_weight` or `balance_weight` is positive, a
-    recoverability phase (encoder and decoder) when `recoverability_weight` is.
+    recoverability phase (encoder and decoder) when `recoverability_weight` is. With `shared_noise`
+    the consistency phase's two passes share one draw of the input corruption, so they differ only by
+    the shift and VAT's perturbation (VAT's and IMSAT's inputs carry no noise); without, each pass
+    draws its own.
 
     `draw(networks, y, z)` is the image decoded from (y, z) (default: the decoder of [y, z]), made
     by the networks named in `drawn_by`, which the reconstruction and recoverability phases train
@@ -171,7 +174,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
             moved = images
             if max_shift:
                 moved = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 7, max_shift))
-            moved = corrupt(moved, inputs["noise_seed"], noise_std, dropout, 8)
+            moved = corrupt(moved, inputs["noise_seed"], noise_std, dropout, 6 if shared_noise else 8)
             if vat_epsilon:
                 moved = moved + virtual_adversarial_perturbation(networks["encoder"], moved, target, inputs["noise_seed"] + 9, vat_epsilon)
             y_moved, _ = networks["encoder"](moved, training=True)

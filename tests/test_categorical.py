@@ -12,6 +12,7 @@ import classification_aae as classification
 import clustering_aae as clustering
 from models import build_two_headed_encoder
 from models.categorical_aae import (
+    categorical_aae_phases,
     kl_divergence,
     marginal_entropy,
     shift_images,
@@ -238,6 +239,23 @@ def test_the_virtual_adversarial_perturbation_has_the_asked_norm_and_moves_q_mor
         return float(kl_divergence(target, encoder(images + perturbation, training=False)[0]))
 
     assert divergence(adversarial) > 3 * divergence(random) > 0
+
+
+@pytest.mark.parametrize("shared_noise", [True, False])
+def test_consistency_passes_share_the_input_noise_only_when_asked(shared_noise):
+    # No shift and no VAT: with one draw of the input noise the two passes see the same image.
+    s = scheme("classification", batch_norm=False)
+    networks = s.build_model().networks
+    kernel = networks["encoder"].get_layer("class").kernel
+    kernel.assign(kernel * 300)  # an encoder whose q(y | x) depends on the image
+    phase = categorical_aae_phases(noise_std=0.3, consistency_weight=1.0, max_shift=0, shared_noise=shared_noise)[-1]
+    assert phase.name == "consistency"
+    inputs = {"images": tf.constant(s.data.x_val[:32]), "noise_seed": tf.constant([3, 4], tf.int32)}
+    _, logs = phase.loss(networks, inputs)
+    if shared_noise:
+        assert float(logs["consistency_kl"]) == pytest.approx(0.0, abs=1e-6)
+    else:
+        assert float(logs["consistency_kl"]) > 1e-6
 
 
 @pytest.mark.parametrize("phase, changes", [("discriminator_style", {"discriminator_style"}), ("generator", {"encoder"})])

@@ -39,6 +39,9 @@ class CategoricalConfig(AAEConfig):
     consistency_weight: float = knob("weight of KL(q(y|x) || q(y|x shifted)), a phase on the encoder (IMSAT, VAT)", minimum=0.0)
     max_shift: int = knob("the consistency phase moves each image by up to this many pixels in each direction (0: no shift)", minimum=0)
     vat_epsilon: float = knob("and adds VAT's adversarial perturbation of this L2 norm (0: none)", minimum=0.0)
+    consistency_shared_noise: bool = knob(
+        "the consistency phase's two passes share one draw of the input noise and dropout (VAT, IMSAT: no input noise)"
+    )
     balance_weight: float = knob("weight of log K - the entropy of the batch-mean q(y|x) (IMSAT's marginal term)", minimum=0.0)
     recoverability_weight: float = knob("weight of the cross-entropy of q(y | decoded prior sample) to its y (ClusterGAN)", minimum=0.0)
     ingredient_lr: float = knob("learning rate of the consistency and recoverability phases", positive=True)
@@ -152,6 +155,7 @@ class CategoricalAAE(Scheme):
             c.noise_std, c.input_dropout, classification=self.labeled is not None,
             style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
             balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon,
+            shared_noise=c.consistency_shared_noise,
             recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
         )
 
