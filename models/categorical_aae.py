@@ -166,7 +166,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
 
     def consistency_loss(networks, inputs):
         images = inputs["images"]
-        y, _ = encode(networks, inputs, images, 6)
+        target_noise = 6  # the unmoved pass's corruption draw; the moved pass's is its own unless shared
+        y, _ = encode(networks, inputs, images, target_noise)
         loss, logs = 0.0, {}
         if consistency_weight:
             # The unmoved image's q(y | x) is the target, as in VAT: only the moved image's is pulled.
@@ -174,7 +175,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
             moved = images
             if max_shift:
                 moved = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 7, max_shift))
-            moved = corrupt(moved, inputs["noise_seed"], noise_std, dropout, 6 if shared_noise else 8)
+            moved = corrupt(moved, inputs["noise_seed"], noise_std, dropout, target_noise if shared_noise else 8)
             if vat_epsilon:
                 moved = moved + virtual_adversarial_perturbation(networks["encoder"], moved, target, inputs["noise_seed"] + 9, vat_epsilon)
             y_moved, _ = networks["encoder"](moved, training=True)
