@@ -21,7 +21,6 @@ from keras import ops
 
 from models.adversarial_autoencoder import Phase, binary_crossentropy, real_then_fake_loss
 
-
 # Every in-graph draw names its algorithm. Under XLA, TensorFlow's default ("auto_select") draws the
 # same numbers as Philox named (checked on this project's CPU step), but in some graphs ~25x slower:
 # VAT's probe direction took 45 ms for a batch of 100 images, more than the rest of its phase.
