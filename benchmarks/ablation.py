@@ -63,6 +63,14 @@ SETTINGS = {
     # The same with both consistency passes on one draw of the input noise: the two draws of std 0.3
     # differ by far more than VAT's perturbation, which VAT's own inputs do not carry.
     "classification_vat_0_3_shared_noise": ("classification_aae.py", [*VAT_0_3, "--consistency-shared-noise"]),
+    # The classification candidate (labeled shift, z discriminator sees y) with a consistency term on one
+    # noise draw: the shift's (the Pi-model's perturbation; drawn independently, the noise had made it harm)
+    # and VAT's at its authors' epsilon.
+    "classification_labeled_shift_style_sees_class_consistency_shared_noise": (
+        "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
+                                  "--consistency-shared-noise"]),
+    "classification_labeled_shift_style_sees_class_vat_0_3_shared_noise": (
+        "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", *VAT_0_3, "--consistency-shared-noise"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
