@@ -48,6 +48,11 @@ SETTINGS = {
     # VAT alone, as IMSAT and VAT use it: no whole-pixel shift, which an MLP with few labels must otherwise learn to ignore.
     "clustering_vat_balance_style_sees_class": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class"]),
+    # The same with both consistency passes on one draw of the 20% pixel dropout, so they differ by VAT's
+    # perturbation alone (two independent draws differ by far more than its norm of 2).
+    "clustering_vat_balance_style_sees_class_shared_noise": (
+        "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
+                              "--consistency-shared-noise"]),
     "classification_vat_balance": ("classification_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2"]),
     # The labeled images moved by up to 2 pixels, nothing else: what stopped the dimensionality-reduction
     # model with 100 labels from fitting its labeled images as exceptions.
