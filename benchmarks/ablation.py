@@ -20,6 +20,9 @@ import subprocess
 import sys
 import tempfile
 
+import classification_aae
+import clustering_aae
+from utils.config import as_flags
 from utils.outputs import write_json
 from utils.seeds import mean_and_std
 
@@ -30,8 +33,9 @@ SEEDS = (0, 1, 2)
 # Trials keep the final evaluation short; the number compared is the validation error per epoch.
 SHORT = ["--epochs", str(EPOCHS), "--parzen-samples", "1000", "--sample-every", str(EPOCHS)]
 
-# name: (script, flags). The paper's recipe's errors at this budget are read from the committed 60-epoch
-# runs (identical up to epoch 50, where their rates are divided); only its content measures need a run.
+# name: (script, flags), the flags over the paper's recipe (BASE), whatever the script's defaults. The paper's
+# recipe's errors at this budget are read from the committed 60-epoch runs (identical up to epoch 50, where
+# their rates are divided); only its content measures need a run.
 CB = ["--consistency-weight", "1", "--balance-weight", "1"]
 VAT_0_3 = ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "0.3"]  # VAT alone, at its authors' MNIST epsilon
 SETTINGS = {
@@ -86,7 +90,11 @@ SETTINGS = {
     "classification_consistency_vat_labeled_shift": (
         "classification_aae.py", ["--consistency-weight", "1", "--vat-epsilon", "2", "--labeled-shift", "2"]),
 }
-PAPER = {  # the committed default runs of the paper's recipe, read at epoch EPOCHS
+BASE = {  # the paper recipe's values, as flags: with --recipe paper, the flags above would be refused
+    f"{module.__name__}.py": as_flags({**module.Config.recipe_values({"recipe": "paper"}), "recipe": "project"})
+    for module in (classification_aae, clustering_aae)
+}
+PAPER = {  # the committed runs of the paper's recipe, read at epoch EPOCHS
     "clustering_paper_recipe": "results/clustering_aae/clusters_16_seed_{seed}",
     "classification_paper_recipe": "results/classification_aae/labeled_100_seed_{seed}",
 }
@@ -107,13 +115,19 @@ def summarize(losses_csv, epoch=EPOCHS):
     return summary
 
 
-def run(name, seed, data):
+def trial_flags(name):
+    """What a trial of setting `name` passes its script beside --data, --seed and --out."""
     script, flags = SETTINGS[name]
+    return [*BASE[script], *SHORT, *flags]
+
+
+def run(name, seed, data):
+    script = SETTINGS[name][0]
     if os.path.exists(os.path.join(RESULTS, name, f"seed_{seed}", "trial.json")):
         return
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "run")
-        command = [sys.executable, script, "--data", data, "--seed", str(seed), "--out", out, *SHORT, *flags]
+        command = [sys.executable, script, "--data", data, "--seed", str(seed), "--out", out, *trial_flags(name)]
         print(" ".join(command[1:]), flush=True)
         subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
         keep(name, seed, out)

@@ -59,9 +59,10 @@ SCHEMES = (
 )
 # The categorical scheme's ingredients beyond the paper, each alone beside the paper's recipe (row
 # name: config overrides), on the clustering model, and the best setting of the ablation (issue budget:
-# at most 1.6x the paper recipe's step). The "clustering_aae" row is the script's defaults.
+# at most 1.6x the paper recipe's step). The "clustering_aae" row is the script's defaults, this project's
+# recipe: the same setting as the row before it.
 PAPER_RECIPE = "clustering_aae, paper recipe"
-NO_INGREDIENT = {"consistency_weight": 0.0, "vat_epsilon": 0.0, "balance_weight": 0.0, "recoverability_weight": 0.0}
+NO_INGREDIENT = {**clustering_aae.Config.recipe_values({"recipe": "paper"}), "recipe": "project"}
 INGREDIENT_ROWS = {
     PAPER_RECIPE: {"recipe": "paper"},
     "clustering_aae + consistency (shift)": {**NO_INGREDIENT, "consistency_weight": 1.0},
@@ -177,8 +178,8 @@ def condition_text(scheme):
 
 
 def time_training_step(scheme_class, config_class, data, sizes, label=None, **overrides):
-    config = config_class(**overrides)
-    config.validate()  # --recipe paper turns the ingredients off there
+    config = config_class(**config_class.recipe_values(overrides))
+    config.validate()
     keras.utils.set_random_seed(config.seed)
     scheme = scheme_class(config, data)
     model = scheme.build_model()

@@ -1,6 +1,7 @@
 """The categorical AAE of sections 5-6: two-headed encoder, phases, priors, labeled split, cluster labels, both scripts."""
 
 import csv
+import dataclasses
 import json
 
 import keras
@@ -27,7 +28,7 @@ from utils.categorical_scheme import (
     cluster_labels_from_top_images,
     log_softmax,
 )
-from utils.config import ConfigError
+from utils.config import ConfigError, parse_config
 from utils.priors import CategoricalPrior
 
 SMALL = ["--limit", "200", "--batch-size", "20", "--validation", "50", "--hidden-units", "32", "--sample-every", "1", "--no-jit",
@@ -179,15 +180,33 @@ def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, change
 
 
 def test_the_paper_recipe_has_no_ingredient_phase_and_refuses_an_ingredient():
-    config = clustering.Config(recipe="paper", consistency_weight=1.0, balance_weight=0.5)
     with pytest.raises(ConfigError, match="--recipe paper .* excludes --consistency-weight 1.0"):
-        config.validate()
-    config = clustering.Config(recipe="paper")
-    config.validate()
+        clustering.Config(recipe="paper", consistency_weight=1.0, balance_weight=0.5).validate()
+    with pytest.raises(ConfigError, match="--recipe paper .* excludes --balance-weight 1.0"):
+        clustering.Config(recipe="paper", consistency_weight=0.0).validate()  # the defaults are this project's recipe
+    config, _ = parse_config(clustering.Config, ["--recipe", "paper", "--clusters", "7"])
     assert (config.consistency_weight, config.balance_weight, config.recoverability_weight) == (0, 0, 0)
-    s = scheme("clustering", clusters=7, recipe="paper")
-    s.config.validate()
+    assert not config.style_discriminator_sees_class
+    s = scheme("clustering", **{k: v for k, v in dataclasses.asdict(config).items() if k not in ("batch_size", "hidden_units")})
     assert [p.name for p in s.build_model().phases] == ["reconstruction", "discriminator_class", "discriminator_style", "generator"]
+
+
+@pytest.mark.parametrize("module", [classification, clustering])
+def test_the_defaults_are_this_projects_recipe_and_recipe_paper_gives_the_committed_paper_runs(module):
+    config, _ = parse_config(module.Config, [])
+    assert config.recipe == "project" and config.consistency_weight == 1 and config.style_discriminator_sees_class
+    assert [p.name for p in scheme(module.__name__.removesuffix("_aae")).build_model().phases][-1] == "consistency"
+    # Every field of the paper recipe's runs committed before the ingredients existed, and the
+    # ingredients off; flags not of the recipe (a longer schedule) still apply.
+    run_folder = {classification: "labeled_100_seed_0", clustering: "clusters_16_seed_0"}[module]
+    with open(f"{run.ROOT}/results/{module.__name__}/{run_folder}/config.json") as stream:
+        committed = json.load(stream)
+    paper = dataclasses.asdict(parse_config(module.Config, ["--recipe", "paper"])[0])
+    assert {key: paper[key] for key in committed if key in paper and key not in ("data", "out", "recipe")} == {
+        key: committed[key] for key in committed if key in paper and key not in ("data", "out", "recipe")}
+    assert {key: paper[key] for key in module.Config.PAPER_RECIPE if key in paper} == {
+        key: value for key, value in module.Config.PAPER_RECIPE.items() if key in paper}
+    assert parse_config(module.Config, ["--recipe", "paper", "--epochs", "130"])[0].epochs == 130
 
 
 def test_kl_divergence_and_marginal_entropy_on_hand_made_distributions():
@@ -269,7 +288,7 @@ def test_style_discriminator_that_sees_y_judges_pairs_and_moves_only_its_phase(p
 def test_clustering_has_no_classification_phase_and_sees_no_labels():
     s = scheme("clustering", clusters=7)
     model = s.build_model()
-    assert [p.name for p in model.phases] == ["reconstruction", "discriminator_class", "discriminator_style", "generator"]
+    assert [p.name for p in model.phases] == ["reconstruction", "discriminator_class", "discriminator_style", "generator", "consistency"]
     inputs = s.epoch_inputs(0)
     assert set(inputs) == {"images_indices", "class_prior", "style_prior", "noise_seed"}
     assert inputs["class_prior"].shape[-1] == 7
@@ -349,7 +368,8 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("clustering", ["--noise-std", "-1"], "--noise-std must be at least 0"),
         ("clustering", ["--consistency-weight", "-1"], "--consistency-weight must be at least 0"),
         ("clustering", ["--max-shift", "-1"], "--max-shift must be at least 0"),
-        ("clustering", ["--consistency-weight", "1", "--max-shift", "0"], "--consistency-weight needs a perturbation"),
+        ("clustering", ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "0"], "--consistency-weight needs a perturbation"),
+        ("clustering", ["--recipe", "paper", "--style-discriminator-sees-class"], "excludes --style-discriminator-sees-class True"),
         ("classification", ["--recipe", "fast"], "--recipe must be one of paper, project"),
         ("classification", ["--recipe", "paper", "--recoverability-weight", "2"], "excludes --recoverability-weight 2.0"),
     ],

@@ -67,6 +67,11 @@ class RunConfig:
     # Flags that may differ from the checkpoint's when resuming: they do not change the result.
     RESUMABLE = ("data", "out", "epochs", "sample_every", "eval_every", "resume", "eval_only", "overwrite", "jit", "tensorboard")
 
+    @classmethod
+    def recipe_values(cls, given):
+        """The field values of the flags `given`, with those of a named recipe they select (a subclass's)."""
+        return given
+
     def validate(self):
         for field in dataclasses.fields(self):
             value, meta = getattr(self, field.name), field_metadata(type(self), field.name)
@@ -156,12 +161,21 @@ def parse_config(config_class, argv=None, description=None):
         else:
             parser.add_argument(flag, dest=field.name, type=kind, metavar=kind.__name__.upper(), help=help_text)
     given = vars(parser.parse_args(argv))
-    config = config_class(**given)
+    config = config_class(**config_class.recipe_values(given))
     try:
         config.validate()
     except ConfigError as error:
         parser.error(str(error))
     return config, set(given)
+
+
+def as_flags(values):
+    """Command-line flags that give these field values ({"max_shift": 0, "jit": False} -> --max-shift 0 --no-jit)."""
+    flags = []
+    for name, value in values.items():
+        flag = name.replace("_", "-")
+        flags += [f"--{flag}" if value else f"--no-{flag}"] if isinstance(value, bool) else [f"--{flag}", str(value)]
+    return flags
 
 
 def fail(message, status=2):
