@@ -69,6 +69,7 @@ class Config(CategoricalConfig):
     consistency_weight: float = 1.0  # KL(q(y | x) || q(y | x perturbed))
     max_shift: int = 0  # no whole-pixel shift in the consistency phase
     vat_epsilon: float = 0.3  # VAT's adversarial perturbation of this norm
+    vat_epsilon_per_image: bool = False  # or scaled per image by its 10th-neighbour distance (IMSAT)
     consistency_shared_noise: bool = True  # the two passes share one draw of the input corruption
     balance_weight: float = 0.0  # log K - entropy of the batch-mean q(y | x)
     recoverability_weight: float = 0.0  # cross-entropy of q(y | decoded prior sample (y, z)) to its y

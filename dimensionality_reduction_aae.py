@@ -86,6 +86,7 @@ class Config(CategoricalConfig):
     consistency_weight: float = 0.0
     max_shift: int = 2
     vat_epsilon: float = 0.0
+    vat_epsilon_per_image: bool = False
     consistency_shared_noise: bool = False
     balance_weight: float = 0.0
     recoverability_weight: float = 0.0
@@ -151,13 +152,7 @@ class DimensionalityReductionAAE(CategoricalAAE):
         from models.dimensionality_reduction import dimensionality_reduction_phases
 
         c = self.config
-        return dimensionality_reduction_phases(
-            c.eta, fixed_heads=bool(c.fixed_heads), noise_std=c.noise_std, dropout=c.input_dropout, classification=self.labeled is not None,
-            style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
-            balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon,
-            shared_noise=c.consistency_shared_noise,
-            recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
-        )
+        return dimensionality_reduction_phases(c.eta, fixed_heads=bool(c.fixed_heads), **self.phase_arguments())
 
     def build_optimizers(self, steps_per_epoch):
         c, optimizers = self.config, super().build_optimizers(steps_per_epoch)

@@ -57,6 +57,10 @@ SETTINGS = {
     "clustering_vat_balance_style_sees_class_shared_noise": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
                               "--consistency-shared-noise"]),
+    # The same with IMSAT's per-image norm: each image's ε follows its distance to its 10th nearest training
+    # image, at the same median, so images in dense regions (4s beside 9s) are perturbed less.
+    "clustering_vat_per_image_balance_style_sees_class": (
+        "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--vat-epsilon-per-image", "--style-discriminator-sees-class"]),
     "classification_vat_balance": ("classification_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2"]),
     # The labeled images moved by up to 2 pixels, nothing else: what stopped the dimensionality-reduction
     # model with 100 labels from fitting its labeled images as exceptions.
@@ -80,6 +84,10 @@ SETTINGS = {
                                   "--consistency-shared-noise"]),
     "classification_labeled_shift_style_sees_class_vat_0_3_shared_noise": (
         "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", *VAT_0_3, "--consistency-shared-noise"]),
+    # The classification choice (the line above) with a larger VAT norm, ε 1.
+    "classification_labeled_shift_style_sees_class_vat_1_shared_noise": (
+        "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
+                                  "--max-shift", "0", "--vat-epsilon", "1", "--consistency-shared-noise"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),

@@ -70,8 +70,9 @@ EPSILON = 1e-8
 
 
 def virtual_adversarial_perturbation(encoder, images, target, seed, epsilon, xi=1e-6):
-    """VAT's perturbation (Miyato et al. 2018): per image, the direction of norm `epsilon` that most
-    changes q(y | x), found by one power iteration from a random direction of norm `xi`."""
+    """VAT's perturbation (Miyato et al. 2018): per image, the direction of norm `epsilon` (a number, or
+    one per image shaped to broadcast over its pixels) that most changes q(y | x), found by one power
+    iteration from a random direction of norm `xi`."""
 
     def unit(vectors):  # scaled by the largest entry first, as VAT's code does: the gradient at xi is tiny
         vectors = vectors / (1e-12 + tf.reduce_max(tf.abs(vectors), axis=[1, 2], keepdims=True))
@@ -97,8 +98,8 @@ def marginal_entropy(q):
 
 
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
-                           consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, recoverability_weight=0.0,
-                           labeled_shift=0, shared_noise=False, draw=None, drawn_by=("decoder",)):
+                           consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, vat_per_image=False,
+                           recoverability_weight=0.0, labeled_shift=0, shared_noise=False, draw=None, drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -114,7 +115,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     recoverability phase (encoder and decoder) when `recoverability_weight` is. With `shared_noise`
     the consistency phase's two passes share one draw of the input corruption, so they differ only by
     the shift and VAT's perturbation (VAT's and IMSAT's inputs carry no noise); without, each pass
-    draws its own.
+    draws its own. With `vat_per_image` each image's VAT norm is `vat_epsilon` times its step input
+    "vat_scale" (IMSAT's per-image norm).
 
     `draw(networks, y, z)` is the image decoded from (y, z) (default: the decoder of [y, z]), made
     by the networks named in `drawn_by`, which the reconstruction and recoverability phases train
@@ -182,7 +184,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
                 moved = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 7, max_shift))
             moved = corrupt(moved, inputs["noise_seed"], noise_std, dropout, target_noise if shared_noise else 8)
             if vat_epsilon:
-                moved = moved + virtual_adversarial_perturbation(networks["encoder"], moved, target, inputs["noise_seed"] + 9, vat_epsilon)
+                epsilon = vat_epsilon * inputs["vat_scale"][:, None, None] if vat_per_image else vat_epsilon
+                moved = moved + virtual_adversarial_perturbation(networks["encoder"], moved, target, inputs["noise_seed"] + 9, epsilon)
             y_moved, _ = networks["encoder"](moved, training=True)
             kl = kl_divergence(target, y_moved)
             loss, logs["consistency_kl"] = loss + consistency_weight * kl, kl

@@ -27,6 +27,7 @@ from utils.categorical_scheme import (
     cluster_labels_by_majority,
     cluster_labels_from_top_images,
     log_softmax,
+    neighbour_distances,
 )
 from utils.config import ConfigError, parse_config
 from utils.priors import CategoricalPrior
@@ -171,8 +172,8 @@ def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, change
     extra = {"labeled": 100} if kind == "classification" else {"clusters": 7}
     if kind == "classification":
         extra["labeled_shift"] = 2
-    s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, vat_epsilon=1.0, recoverability_weight=1.0, lr_decay_epoch=0,
-               **extra)
+    s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, vat_epsilon=1.0, vat_epsilon_per_image=True, recoverability_weight=1.0,
+               lr_decay_epoch=0, **extra)
     model = s.build_model()
     assert [p.name for p in model.phases][-2:] == ["consistency", "recoverability"]
     assert {"consistency_kl", "marginal_entropy", "recoverability_loss"} <= set(model.log_names)
@@ -258,6 +259,31 @@ def test_the_virtual_adversarial_perturbation_has_the_asked_norm_and_moves_q_mor
         return float(kl_divergence(target, encoder(images + perturbation, training=False)[0]))
 
     assert divergence(adversarial) > 3 * divergence(random) > 0
+    # One norm per image, as --vat-epsilon-per-image passes them.
+    norms = np.linspace(0.5, 3.0, 32).astype(np.float32)
+    scaled = virtual_adversarial_perturbation(encoder, images, target, seed, epsilon=tf.constant(norms)[:, None, None]).numpy()
+    np.testing.assert_allclose(np.sqrt((scaled**2).sum(axis=(1, 2))), norms, rtol=1e-4)
+    np.testing.assert_allclose(scaled / norms[:, None, None], adversarial / 2.0, atol=1e-6)
+
+
+def test_neighbour_distances_on_hand_made_images():
+    # Images whose only nonzero pixel holds 0, 1, 3, 6, 10: the 1st and 2nd nearest of each are known.
+    images = np.zeros((5, 28, 28), np.float32)
+    images[:, 0, 0] = [0, 1, 3, 6, 10]
+    np.testing.assert_allclose(neighbour_distances(images, 1, block=2), [1, 1, 2, 3, 4])
+    np.testing.assert_allclose(neighbour_distances(images, 2), [3, 2, 3, 4, 7])
+    twins = np.zeros((3, 28, 28), np.float32)  # a duplicate is a neighbour at distance 0, the image itself is not
+    twins[2, 5, 5] = 2.0
+    np.testing.assert_allclose(neighbour_distances(twins, 1), [0, 0, 2])
+
+
+def test_per_image_vat_scales_follow_each_images_neighbour_distance_at_median_one():
+    s = scheme("clustering", clusters=5, vat_epsilon_per_image=True)
+    inputs = s.epoch_inputs(0)
+    distances = neighbour_distances(s.data.x_train, 10)
+    np.testing.assert_allclose(inputs["vat_scale"], (distances / np.median(distances))[inputs["images_indices"]], rtol=1e-6)
+    assert np.median(s.vat_scales()) == pytest.approx(1.0)
+    assert "vat_scale" not in scheme("clustering", clusters=5).epoch_inputs(0)
 
 
 @pytest.mark.parametrize("shared_noise", [True, False])
@@ -305,7 +331,7 @@ def test_labeled_batches_cycle_through_the_labeled_images_only():
 @pytest.mark.slow
 def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
     flags = [*SMALL, "--labeled", "30", "--epochs", "2",
-             "--consistency-weight", "1", "--balance-weight", "1", "--recoverability-weight", "1"]
+             "--consistency-weight", "1", "--balance-weight", "1", "--recoverability-weight", "1", "--vat-epsilon-per-image"]
     straight, resumed = straight_and_resumed(
         classification.ClassificationAAE, classification.Config, mnist_npz, flags, tmp_path, monkeypatch)
     assert {key.split("/")[1] for key in straight} >= {
@@ -370,6 +396,7 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("clustering", ["--max-shift", "-1"], "--max-shift must be at least 0"),
         ("clustering", ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "0"], "--consistency-weight needs a perturbation"),
         ("clustering", ["--recipe", "paper", "--style-discriminator-sees-class"], "excludes --style-discriminator-sees-class True"),
+        ("classification", ["--vat-epsilon", "0", "--max-shift", "2", "--vat-epsilon-per-image"], "--vat-epsilon-per-image scales"),
         ("classification", ["--recipe", "fast"], "--recipe must be one of paper, project"),
         ("classification", ["--recipe", "paper", "--recoverability-weight", "2"], "excludes --recoverability-weight 2.0"),
     ],

@@ -20,6 +20,7 @@ RECIPES = ("paper", "project")
 # What --recipe paper turns off (labeled_shift: the classification script's only); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "recoverability_weight", "labeled_shift", "style_discriminator_sees_class")
 INGREDIENT_PHASES = ("consistency", "recoverability")
+VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
 
 
 @dataclasses.dataclass
@@ -41,6 +42,9 @@ class CategoricalConfig(AAEConfig):
     consistency_weight: float = knob("weight of KL(q(y|x) || q(y|x shifted)), a phase on the encoder (IMSAT, VAT)", minimum=0.0)
     max_shift: int = knob("the consistency phase moves each image by up to this many pixels in each direction (0: no shift)", minimum=0)
     vat_epsilon: float = knob("and adds VAT's adversarial perturbation of this L2 norm (0: none)", minimum=0.0)
+    vat_epsilon_per_image: bool = knob(
+        "each image's VAT norm is --vat-epsilon times its distance to its 10th nearest training image over the median "
+        "such distance (IMSAT's rule, at the same median)")
     consistency_shared_noise: bool = knob(
         "the consistency phase's two passes share one draw of the input noise and dropout (VAT, IMSAT: no input noise)"
     )
@@ -52,8 +56,8 @@ class CategoricalConfig(AAEConfig):
     # The values --recipe paper gives every flag not given (the paper's appendix, as the committed paper-recipe
     # runs recorded it); a script whose own defaults differ elsewhere (a schedule) adds those fields.
     PAPER_RECIPE = {
-        "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "consistency_shared_noise": False, "balance_weight": 0.0,
-        "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
+        "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
+        "balance_weight": 0.0, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
     }
 
     @classmethod
@@ -70,6 +74,8 @@ class CategoricalConfig(AAEConfig):
             raise ConfigError(f"--input-dropout must be below 1, got {self.input_dropout}")
         if self.consistency_weight and not (self.max_shift or self.vat_epsilon):
             raise ConfigError("--consistency-weight needs a perturbation: --max-shift or --vat-epsilon above 0")
+        if self.vat_epsilon_per_image and not (self.consistency_weight and self.vat_epsilon):
+            raise ConfigError("--vat-epsilon-per-image scales VAT's perturbation: it needs --consistency-weight and --vat-epsilon above 0")
         if self.recipe == "paper":
             for name in (name for name in INGREDIENTS if hasattr(self, name)):
                 if getattr(self, name) != self.PAPER_RECIPE[name]:
@@ -97,6 +103,20 @@ def balanced_labeled_indices(labels, count, seed, classes=10):
             raise ConfigError(f"--labeled {count}: only {len(pool)} training images of digit {digit}, {wanted} needed")
         chosen.append(rng.choice(pool, wanted, replace=False))
     return np.sort(np.concatenate(chosen))
+
+
+def neighbour_distances(images, k, block=1000):
+    """Each image's Euclidean distance to its k-th nearest other image (pixels as given), by blocks of
+    `block` images against all of them."""
+    flat = np.asarray(images, np.float32).reshape(len(images), -1)
+    squares = np.sum(flat**2, axis=1)
+    distances = np.empty(len(flat), np.float32)
+    for start in range(0, len(flat), block):
+        rows = slice(start, start + block)
+        squared = squares[rows, None] + squares[None, :] - 2 * flat[rows] @ flat.T
+        squared[np.arange(len(squared)), np.arange(start, start + len(squared))] = -np.inf  # itself first, whatever the rounding
+        distances[rows] = np.sqrt(np.maximum(np.partition(squared, k, axis=1)[:, k], 0))
+    return distances
 
 
 def cluster_labels_from_top_images(log_probabilities, labels):
@@ -134,6 +154,7 @@ class CategoricalAAE(Scheme):
     num_classes = 10  # the width of y; clustering sets it from --clusters
     labeled = None  # indices of the labeled training images, or None without labels
     _logits_model = _logits_of = None  # the encoder up to its softmax, and the encoder it was cut from
+    _vat_scales = None  # with --vat-epsilon-per-image: per training image, its VAT norm over --vat-epsilon
 
     def build_prior(self):
         self.style_prior = GaussianPrior(self.config.latent_dim, self.config.prior_std)
@@ -162,17 +183,32 @@ class CategoricalAAE(Scheme):
 
         return build_decoder(self.config.latent_dim, self.num_classes, seed=self.config.seed + 100, label_first=True, **sizes)
 
-    def build_phases(self):
-        from models.categorical_aae import categorical_aae_phases
-
+    def phase_arguments(self):
+        """categorical_aae_phases()'s keyword arguments from the config."""
         c = self.config
-        return categorical_aae_phases(
-            c.noise_std, c.input_dropout, classification=self.labeled is not None,
+        return dict(
+            noise_std=c.noise_std, dropout=c.input_dropout, classification=self.labeled is not None,
             style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
-            balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon,
+            balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon, vat_per_image=self.vat_per_image,
             shared_noise=c.consistency_shared_noise,
             recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
         )
+
+    @property
+    def vat_per_image(self):
+        return bool(self.config.vat_epsilon_per_image and self.config.consistency_weight and self.config.vat_epsilon)
+
+    def build_phases(self):
+        from models.categorical_aae import categorical_aae_phases
+
+        return categorical_aae_phases(**self.phase_arguments())
+
+    def vat_scales(self):
+        """Each training image's 10th-nearest-neighbour distance over the median one (computed once)."""
+        if self._vat_scales is None:
+            distances = neighbour_distances(self.data.x_train, VAT_NEIGHBOUR)
+            self._vat_scales = (distances / np.median(distances)).astype(np.float32)
+        return self._vat_scales
 
     def build_optimizers(self, steps_per_epoch):
         c, steps = self.config, steps_per_epoch
@@ -207,6 +243,8 @@ class CategoricalAAE(Scheme):
             order = np.concatenate([rng.permutation(self.labeled) for _ in range(passes)])[: steps * batch]
             inputs["labeled_images_indices"] = order.reshape(steps, batch)
             inputs["labels"] = np.eye(self.num_classes, dtype=np.float32)[self.data.y_train[order]].reshape(steps, batch, -1)
+        if self.vat_per_image:
+            inputs["vat_scale"] = self.vat_scales()[inputs["images_indices"]]
         return inputs
 
     # -- using a trained model ----------------------------------------------------------------
