@@ -189,14 +189,10 @@ class CategoricalAAE(Scheme):
         return dict(
             noise_std=c.noise_std, dropout=c.input_dropout, classification=self.labeled is not None,
             style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
-            balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon, vat_per_image=self.vat_per_image,
+            balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon, vat_per_image=c.vat_epsilon_per_image,
             shared_noise=c.consistency_shared_noise,
             recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
         )
-
-    @property
-    def vat_per_image(self):
-        return bool(self.config.vat_epsilon_per_image and self.config.consistency_weight and self.config.vat_epsilon)
 
     def build_phases(self):
         from models.categorical_aae import categorical_aae_phases
@@ -243,7 +239,7 @@ class CategoricalAAE(Scheme):
             order = np.concatenate([rng.permutation(self.labeled) for _ in range(passes)])[: steps * batch]
             inputs["labeled_images_indices"] = order.reshape(steps, batch)
             inputs["labels"] = np.eye(self.num_classes, dtype=np.float32)[self.data.y_train[order]].reshape(steps, batch, -1)
-        if self.vat_per_image:
+        if self.config.vat_epsilon_per_image:
             inputs["vat_scale"] = self.vat_scales()[inputs["images_indices"]]
         return inputs
 
