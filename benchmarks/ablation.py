@@ -99,7 +99,7 @@ SETTINGS = {
         "classification_aae.py", ["--consistency-weight", "1", "--vat-epsilon", "2", "--labeled-shift", "2"]),
 }
 BASE = {  # the paper recipe's values, as flags: with --recipe paper, the flags above would be refused
-    f"{module.__name__}.py": as_flags({**module.Config.recipe_values({"recipe": "paper"}), "recipe": "project"})
+    f"{module.__name__}.py": as_flags(module.Config.paper_values())
     for module in (classification_aae, clustering_aae)
 }
 PAPER = {  # the committed runs of the paper's recipe, read at epoch EPOCHS

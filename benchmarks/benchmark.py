@@ -63,7 +63,7 @@ SCHEMES = (
 # at most 1.6x the paper recipe's step). The "clustering_aae" row is the script's defaults, this project's
 # recipe: the same setting as the row before it.
 PAPER_RECIPE = "clustering_aae, paper recipe"
-NO_INGREDIENT = {**clustering_aae.Config.recipe_values({"recipe": "paper"}), "recipe": "project"}
+NO_INGREDIENT = clustering_aae.Config.paper_values()
 INGREDIENT_ROWS = {
     PAPER_RECIPE: {"recipe": "paper"},
     "clustering_aae + consistency (shift)": {**NO_INGREDIENT, "consistency_weight": 1.0},

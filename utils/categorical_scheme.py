@@ -68,6 +68,12 @@ class CategoricalConfig(AAEConfig):
         names = {field.name for field in dataclasses.fields(cls)}
         return {**{name: value for name, value in cls.PAPER_RECIPE.items() if name in names}, **given}
 
+    @classmethod
+    def paper_values(cls):
+        """The paper recipe's value of every field PAPER_RECIPE sets, under --recipe project: flags that
+        give the paper's recipe and still take an ingredient flag after them."""
+        return {**cls.recipe_values({"recipe": "paper"}), "recipe": "project"}
+
     def validate(self):
         super().validate()
         if not self.input_dropout < 1:
