@@ -72,7 +72,11 @@ EPSILON = 1e-8
 def virtual_adversarial_perturbation(encoder, images, target, seed, epsilon, xi=1e-6):
     """VAT's perturbation (Miyato et al. 2018): per image, the direction of norm `epsilon` (a number, or
     one per image shaped to broadcast over its pixels) that most changes q(y | x), found by one power
-    iteration from a random direction of norm `xi`."""
+    iteration from a random direction of norm `xi`.
+
+    As in VAT's code, an image whose gradient vanishes in float32 gets no perturbation: one whose q(y | x)
+    is saturated, or so flat that q(y | x + probe) / q(y | x) rounds to 1 (41 of 2000 training images
+    for a trained 1000-label encoder)."""
 
     def unit(vectors):  # scaled by the largest entry first, as VAT's code does: the gradient at xi is tiny
         vectors = vectors / (1e-12 + tf.reduce_max(tf.abs(vectors), axis=[1, 2], keepdims=True))

@@ -246,7 +246,7 @@ def test_the_virtual_adversarial_perturbation_has_the_asked_norm_and_moves_q_mor
     s = scheme("clustering", clusters=5, batch_norm=False)
     encoder = s.build_model().networks["encoder"]
     kernel = encoder.get_layer("class").kernel
-    kernel.assign(kernel * 300)  # a encoder whose q(y | x) depends on the image
+    kernel.assign(kernel * 10_000)  # an encoder whose q(y | x) depends on the image: its largest entry 0.3-0.7
     images = tf.constant(s.data.x_val[:32])
     target, _ = encoder(images, training=False)
     seed = tf.constant([5, 6], tf.int32)
@@ -264,6 +264,11 @@ def test_the_virtual_adversarial_perturbation_has_the_asked_norm_and_moves_q_mor
     scaled = virtual_adversarial_perturbation(encoder, images, target, seed, epsilon=tf.constant(norms)[:, None, None]).numpy()
     np.testing.assert_allclose(np.sqrt((scaled**2).sum(axis=(1, 2))), norms, rtol=1e-4)
     np.testing.assert_allclose(scaled / norms[:, None, None], adversarial / 2.0, atol=1e-6)
+    # Saturated, q(y | x) has no gradient: no perturbation, and no NaN from normalising zero.
+    kernel.assign(kernel * 10_000)
+    saturated, _ = encoder(images, training=False)
+    flat = virtual_adversarial_perturbation(encoder, images, saturated, seed, epsilon=2.0).numpy()
+    assert saturated.numpy().max() == 1.0 and np.all(flat == 0)
 
 
 def test_neighbour_distances_on_hand_made_images():
