@@ -70,6 +70,7 @@ class Config(CategoricalConfig):
     vat_epsilon_per_image: bool = False  # or scaled per image by its 10th-neighbour distance (IMSAT)
     consistency_shared_noise: bool = False  # the two passes share one draw of the input corruption
     balance_weight: float = 1.0  # log K - entropy of the batch-mean q(y | x)
+    entropy_weight: float = 0.0  # mean entropy of q(y | x) (entropy minimisation)
     recoverability_weight: float = 0.0  # cross-entropy of q(y | decoded prior sample (y, z)) to its y
     ingredient_lr: float = 0.1  # SGD of the two phases above
     ingredient_momentum: float = 0.9

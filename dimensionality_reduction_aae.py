@@ -89,6 +89,7 @@ class Config(CategoricalConfig):
     vat_epsilon_per_image: bool = False
     consistency_shared_noise: bool = False
     balance_weight: float = 0.0
+    entropy_weight: float = 0.0
     recoverability_weight: float = 0.0
     ingredient_lr: float = 0.1
     ingredient_momentum: float = 0.9

@@ -88,6 +88,13 @@ SETTINGS = {
     "classification_labeled_shift_style_sees_class_vat_1_shared_noise": (
         "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
                                   "--max-shift", "0", "--vat-epsilon", "1", "--consistency-shared-noise"]),
+    # The classification choice with VAT at ε 2, and with entropy minimisation added (VAT + EntMin).
+    "classification_labeled_shift_style_sees_class_vat_2_shared_noise": (
+        "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
+                                  "--max-shift", "0", "--vat-epsilon", "2", "--consistency-shared-noise"]),
+    "classification_labeled_shift_style_sees_class_vat_1_entropy_shared_noise": (
+        "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
+                                  "--max-shift", "0", "--vat-epsilon", "1", "--entropy-weight", "1", "--consistency-shared-noise"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),

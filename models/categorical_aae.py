@@ -10,6 +10,8 @@ Beyond the paper, each behind its own weight (0: the phase is not built):
   the image moved by a few pixels and/or by VAT's adversarial perturbation, so y ignores what a
   shift (or any small change) does to the image; with it, balance (IMSAT's
   marginal term): the entropy of the batch-mean of q(y | x), maximal when every class is used alike;
+  and entropy minimisation (Grandvalet and Bengio 2004; VAT + EntMin, Miyato et al. 2018; IMSAT's
+  conditional term): the mean entropy of q(y | x), 0 when every image is sure of its class;
 - recoverability (ClusterGAN, Mukherjee et al. 2019; InfoGAN's mutual information): the encoder
   reads back the y that a prior sample (y, z) was decoded from, so each y draws its own digit.
 """
@@ -95,6 +97,11 @@ def kl_divergence(p, q):
     return ops.mean(ops.sum(p * (ops.log(p + EPSILON) - ops.log(q + EPSILON)), axis=1))
 
 
+def conditional_entropy(q):
+    """The mean over the batch of each row's entropy: 0 when every image is sure of one class, log K when none is."""
+    return -ops.mean(ops.sum(q * ops.log(q + EPSILON), axis=1))
+
+
 def marginal_entropy(q):
     """The entropy of the batch-mean of q(y | x): log K when every class is used alike, 0 when one takes all."""
     mean = ops.mean(q, axis=0)
@@ -103,7 +110,8 @@ def marginal_entropy(q):
 
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
                            consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, vat_per_image=False,
-                           recoverability_weight=0.0, labeled_shift=0, shared_noise=False, draw=None, drawn_by=("decoder",)):
+                           recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, draw=None,
+                           drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -115,7 +123,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
 
     With `labeled_shift`, the classification phase sees each labeled image moved by up to that many
     pixels (augmentation of the few labels, as in the consistency literature's baselines). A
-    consistency phase (encoder) runs when `consistency_weight` or `balance_weight` is positive, a
+    consistency phase (encoder) runs when `consistency_weight`, `balance_weight` or `entropy_weight` is positive, a
     recoverability phase (encoder and decoder) when `recoverability_weight` is. With `shared_noise`
     the consistency phase's two passes share one draw of the input corruption, so they differ only by
     the shift and VAT's perturbation (VAT's and IMSAT's inputs carry no noise); without, each pass
@@ -197,6 +205,9 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
             entropy = marginal_entropy(y)
             # log K - H: a loss that is 0 at perfect balance.
             loss, logs["marginal_entropy"] = loss + balance_weight * (math.log(y.shape[-1]) - entropy), entropy
+        if entropy_weight:
+            entropy = conditional_entropy(y)
+            loss, logs["conditional_entropy"] = loss + entropy_weight * entropy, entropy
         return loss, logs
 
     def recoverability_loss(networks, inputs):
@@ -214,8 +225,9 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     ]
     if classification:
         phases.append(Phase("classification", ("encoder",), classification_loss, ("classification_loss", "labeled_accuracy")))
-    if consistency_weight or balance_weight:
-        logs = ("consistency_kl",) * bool(consistency_weight) + ("marginal_entropy",) * bool(balance_weight)
+    if consistency_weight or balance_weight or entropy_weight:
+        logs = (("consistency_kl",) * bool(consistency_weight) + ("marginal_entropy",) * bool(balance_weight)
+                + ("conditional_entropy",) * bool(entropy_weight))
         phases.append(Phase("consistency", ("encoder",), consistency_loss, logs))
     if recoverability_weight:
         phases.append(Phase("recoverability", ("encoder", *drawn_by), recoverability_loss, ("recoverability_loss",)))

@@ -14,6 +14,7 @@ import clustering_aae as clustering
 from models import build_two_headed_encoder
 from models.categorical_aae import (
     categorical_aae_phases,
+    conditional_entropy,
     kl_divergence,
     marginal_entropy,
     shift_images,
@@ -172,11 +173,11 @@ def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, change
     extra = {"labeled": 100} if kind == "classification" else {"clusters": 7}
     if kind == "classification":
         extra["labeled_shift"] = 2
-    s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, vat_epsilon=1.0, vat_epsilon_per_image=True, recoverability_weight=1.0,
-               lr_decay_epoch=0, **extra)
+    s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, entropy_weight=1.0, vat_epsilon=1.0, vat_epsilon_per_image=True,
+               recoverability_weight=1.0, lr_decay_epoch=0, **extra)
     model = s.build_model()
     assert [p.name for p in model.phases][-2:] == ["consistency", "recoverability"]
-    assert {"consistency_kl", "marginal_entropy", "recoverability_loss"} <= set(model.log_names)
+    assert {"consistency_kl", "marginal_entropy", "conditional_entropy", "recoverability_loss"} <= set(model.log_names)
     step_only(s, model, phase, changes)
 
 
@@ -224,6 +225,11 @@ def test_kl_divergence_and_marginal_entropy_on_hand_made_distributions():
     assert float(marginal_entropy(collapsed)) == pytest.approx(0.0, abs=1e-6)
     skewed = np.array([[0.7, 0.1, 0.1, 0.1]] * 4, np.float32)
     assert 0 < float(marginal_entropy(skewed)) < np.log(4)
+    # The conditional entropy is the other way round: 0 for sure images however they spread, log K for unsure ones.
+    assert float(conditional_entropy(one_hot_spread)) == pytest.approx(0.0, abs=1e-6)
+    assert float(conditional_entropy(collapsed)) == pytest.approx(0.0, abs=1e-6)
+    assert float(conditional_entropy(uniform)) == pytest.approx(np.log(4), rel=1e-6)
+    assert float(conditional_entropy(skewed)) == pytest.approx(-(0.7 * np.log(0.7) + 0.3 * np.log(0.1)), rel=1e-5)
 
 
 def test_shift_moves_each_image_by_its_drawn_offset_and_keeps_its_mass():
@@ -336,7 +342,8 @@ def test_labeled_batches_cycle_through_the_labeled_images_only():
 @pytest.mark.slow
 def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
     flags = [*SMALL, "--labeled", "30", "--epochs", "2",
-             "--consistency-weight", "1", "--balance-weight", "1", "--recoverability-weight", "1", "--vat-epsilon-per-image"]
+             "--consistency-weight", "1", "--balance-weight", "1", "--entropy-weight", "1", "--recoverability-weight", "1",
+             "--vat-epsilon-per-image"]
     straight, resumed = straight_and_resumed(
         classification.ClassificationAAE, classification.Config, mnist_npz, flags, tmp_path, monkeypatch)
     assert {key.split("/")[1] for key in straight} >= {
@@ -404,6 +411,8 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("classification", ["--vat-epsilon", "0", "--max-shift", "2", "--vat-epsilon-per-image"], "--vat-epsilon-per-image scales"),
         ("classification", ["--recipe", "fast"], "--recipe must be one of paper, project"),
         ("classification", ["--recipe", "paper", "--recoverability-weight", "2"], "excludes --recoverability-weight 2.0"),
+        ("classification", ["--entropy-weight", "-0.5"], "--entropy-weight must be at least 0"),
+        ("classification", ["--recipe", "paper", "--entropy-weight", "1"], "excludes --entropy-weight 1.0"),
     ],
 )
 def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flags, message):
