@@ -6,11 +6,14 @@ import json
 import numpy as np
 import pytest
 
+import classification_aae
+import clustering_aae
 import dimensionality_reduction_aae as reduction
 from models.dimensionality_reduction import cluster_head_cost, pairwise_distances, represent
 from tests.conftest import straight_and_resumed, tiny_data
 from tests.test_categorical import SMALL, batch, step_only
 from utils import run
+from utils.config import parse_config
 
 
 def scheme(**overrides):
@@ -82,6 +85,33 @@ def test_fixed_heads_are_a_simplex_that_no_phase_moves():
     np.testing.assert_array_equal(s.heads(model), 10 * np.eye(10))
 
 
+# What the encoder sees and each ingredient: the fields a categorical script's recipe sets.
+RECIPE_FIELDS = ("batch_norm", "noise_std", "input_dropout", "consistency_weight", "max_shift", "vat_epsilon",
+                 "vat_epsilon_per_image", "consistency_shared_noise", "balance_weight", "entropy_weight",
+                 "recoverability_weight", "style_discriminator_sees_class", "ingredient_lr", "ingredient_momentum")
+
+
+@pytest.mark.parametrize(
+    "flags, script, extra",
+    [([], clustering_aae, ()), (["--labeled", "100"], classification_aae, ("labeled_shift",))],
+)
+def test_the_project_recipe_is_the_clustering_scripts_without_labels_and_the_classification_scripts_with(flags, script, extra):
+    config, _ = parse_config(reduction.Config, flags)
+    for name in RECIPE_FIELDS + extra:
+        assert getattr(config, name) == getattr(script.Config(), name), name
+
+
+def test_recipe_paper_turns_the_ingredients_off_and_a_given_flag_wins_over_either_recipe():
+    for flags in ([], ["--labeled", "100"]):
+        config, _ = parse_config(reduction.Config, ["--recipe", "paper", *flags])
+        assert {name: getattr(config, name) for name in reduction.Config.PAPER_RECIPE} == reduction.Config.PAPER_RECIPE
+        assert config.labeled_shift == 0 and config.batch_norm and not config.style_discriminator_sees_class
+    config, _ = parse_config(reduction.Config, ["--labeled", "100", "--batch-norm", "--vat-epsilon", "0.5"])
+    assert config.batch_norm and config.vat_epsilon == 0.5 and config.noise_std == 0.3 and config.labeled_shift == 2
+    config, _ = parse_config(reduction.Config, ["--recipe", "paper", "--no-batch-norm"])  # an input setting, not an ingredient
+    assert not config.batch_norm and config.consistency_weight == 0
+
+
 @pytest.mark.slow
 def test_resume_mid_epoch_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
     flags = [*SMALL, "--clusters", "6", "--epochs", "2", "--eta", "5"]
@@ -138,6 +168,8 @@ def test_end_to_end_with_labels(mnist_npz, tmp_path):
         (["--labeled", "100", "--latent-dim", "10", "--fixed-heads", "10", "--eta", "2"], "--eta would have no effect"),
         (["--fixed-heads", "5"], "--fixed-heads needs --latent-dim equal to the width of y (20)"),
         (["--head-lr", "-1"], "--head-lr must be positive"),
+        (["--recipe", "paper", "--labeled", "100", "--labeled-shift", "2"], "--recipe paper turns every ingredient beyond the paper off"),
+        (["--recipe", "book"], "--recipe must be one of paper, project"),
     ],
 )
 def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, flags, message):
