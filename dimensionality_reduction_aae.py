@@ -17,6 +17,7 @@ import numpy as np
 
 import utils.startup  # noqa: F401  (first of the project's modules: a Ctrl-C while TensorFlow loads is one line)
 from utils.categorical_scheme import (
+    RECIPES,
     CategoricalAAE,
     CategoricalConfig,
     balanced_labeled_indices,
@@ -90,7 +91,7 @@ class Config(CategoricalConfig):
                          "for each flag not given; project: the defaults shown, and with --labeled the classification "
                          "scheme's input and ingredients (no batch normalisation, input noise 0.3 and no dropout, the "
                          "labeled images shifted by up to 2 pixels, VAT at 1 on one noise draw, no balance term)",
-                         choices=("paper", "project"))
+                         choices=RECIPES)
     consistency_weight: float = 1.0
     max_shift: int = 0
     vat_epsilon: float = 2.0
@@ -113,7 +114,7 @@ class Config(CategoricalConfig):
 
     @classmethod
     def recipe_values(cls, given):
-        if given.get("recipe", "project") == "project" and given.get("labeled"):
+        if given.get("recipe") != "paper" and given.get("labeled"):
             return {**cls.LABELED_RECIPE, **given}
         return super().recipe_values(given)
 
