@@ -72,6 +72,7 @@ class Config(CategoricalConfig):
     balance_weight: float = 1.0  # log K - entropy of the batch-mean q(y | x)
     entropy_weight: float = 0.0  # mean entropy of q(y | x) (entropy minimisation)
     recoverability_weight: float = 0.0  # cross-entropy of q(y | decoded prior sample (y, z)) to its y
+    detach_class_from_reconstruction: bool = False  # the reconstruction's gradient reaches y
     ingredient_lr: float = 0.1  # SGD of the two phases above
     ingredient_momentum: float = 0.9
     eval_every: int = 1  # the validation error after every epoch (the test set is read only at the end)

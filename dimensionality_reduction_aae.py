@@ -100,6 +100,7 @@ class Config(CategoricalConfig):
     balance_weight: float = 1.0
     entropy_weight: float = 0.0
     recoverability_weight: float = 0.0
+    detach_class_from_reconstruction: bool = False  # the reconstruction's gradient reaches y
     ingredient_lr: float = 0.1
     ingredient_momentum: float = 0.9
     eval_every: int = 1

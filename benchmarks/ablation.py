@@ -61,6 +61,16 @@ SETTINGS = {
     # image, at the same median, so images in dense regions (4s beside 9s) are perturbed less.
     "clustering_vat_per_image_balance_style_sees_class": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--vat-epsilon-per-image", "--style-discriminator-sees-class"]),
+    # The default with IMSAT's weights: its marginal entropy at 0.4 and its conditional entropy at 0.1 against
+    # VAT's 1 (weihua916/imsat: lam 0.1, mu 4), where the default weighs the marginal 1 and the conditional 0.
+    "clustering_vat_imsat_weights_style_sees_class": (
+        "clustering_aae.py", ["--consistency-weight", "1", "--balance-weight", "0.4", "--entropy-weight", "0.1",
+                              "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class"]),
+    # The default with the reconstruction's gradient stopped at y: y shaped by VAT, balance and its discriminator
+    # alone (IMSAT's objective with the AAE's one-hot prior), so the reconstruction cannot split 4s and 9s by style.
+    "clustering_vat_balance_style_sees_class_detached": (
+        "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
+                              "--detach-class-from-reconstruction"]),
     "classification_vat_balance": ("classification_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2"]),
     # The labeled images moved by up to 2 pixels, nothing else: what stopped the dimensionality-reduction
     # model with 100 labels from fitting its labeled images as exceptions.

@@ -110,7 +110,7 @@ def marginal_entropy(q):
 
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
                            consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, vat_per_image=False,
-                           recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, draw=None,
+                           recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, detach_class=False, draw=None,
                            drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
@@ -128,7 +128,10 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     the consistency phase's two passes share one draw of the input corruption, so they differ only by
     the shift and VAT's perturbation (VAT's and IMSAT's inputs carry no noise); without, each pass
     draws its own. With `vat_per_image` each image's VAT norm is `vat_epsilon` times its step input
-    "vat_scale" (IMSAT's per-image norm).
+    "vat_scale" (IMSAT's per-image norm). With `detach_class` the reconstruction's gradient stops at y:
+    the decoder reads y as given, and y is shaped by its discriminator and the ingredients alone (as
+    IMSAT's y is by its terms alone), so the reconstruction cannot split the images by what it needs
+    most, their style.
 
     `draw(networks, y, z)` is the image decoded from (y, z) (default: the decoder of [y, z]), made
     by the networks named in `drawn_by`, which the reconstruction and recoverability phases train
@@ -147,6 +150,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     def reconstruction_loss(networks, inputs):
         images = inputs["images"]
         y, z = encode(networks, inputs, images, 1)
+        if detach_class:
+            y = ops.stop_gradient(y)
         mse = ops.mean(ops.square(images - draw(networks, y, z)))
         return mse, {"reconstruction_mse": mse}
 

@@ -167,6 +167,17 @@ def test_each_phase_changes_only_its_own_variables(phase, changes):
         assert moved["class/kernel"] and moved["encoder_hidden_1/kernel"]
 
 
+@pytest.mark.parametrize("detach", [False, True])
+def test_reconstruction_reaches_the_class_head_unless_detached(detach):
+    s = scheme("clustering", clusters=7, detach_class_from_reconstruction=detach, lr_decay_epoch=0)
+    model = s.build_model()
+    before, after = step_only(s, model, "reconstruction", {"encoder", "decoder"})
+    paths = [v.path for v in model.networks["encoder"].trainable_variables]
+    moved = dict(zip(paths, [not np.array_equal(a, b) for a, b in zip(before["encoder"], after["encoder"])]))
+    assert moved["style/kernel"] and moved["encoder_hidden_1/kernel"]  # z's path still learns to reconstruct
+    assert moved["class/kernel"] != detach
+
+
 @pytest.mark.parametrize("phase, changes", [("consistency", {"encoder"}), ("recoverability", {"encoder", "decoder"})])
 @pytest.mark.parametrize("kind", ["classification", "clustering"])
 def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, changes):

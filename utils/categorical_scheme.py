@@ -19,7 +19,7 @@ from utils.scheme import Scheme
 RECIPES = ("paper", "project")
 # What --recipe paper turns off (labeled_shift: the classification script's only); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "recoverability_weight", "labeled_shift",
-               "style_discriminator_sees_class")
+               "style_discriminator_sees_class", "detach_class_from_reconstruction")
 INGREDIENT_PHASES = ("consistency", "recoverability")
 VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
 
@@ -54,6 +54,8 @@ class CategoricalConfig(AAEConfig):
         "weight of the mean entropy of q(y|x) on the unlabeled batch, in the consistency phase (entropy minimisation: VAT + EntMin)",
         minimum=0.0)
     recoverability_weight: float = knob("weight of the cross-entropy of q(y | decoded prior sample) to its y (ClusterGAN)", minimum=0.0)
+    detach_class_from_reconstruction: bool = knob(
+        "the reconstruction's gradient stops at y: y is shaped by its discriminator and the terms above alone (as IMSAT's)")
     ingredient_lr: float = knob("learning rate of the consistency and recoverability phases", positive=True)
     ingredient_momentum: float = knob("SGD momentum of the consistency and recoverability phases", minimum=0.0)
 
@@ -62,6 +64,7 @@ class CategoricalConfig(AAEConfig):
     PAPER_RECIPE = {
         "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
         "balance_weight": 0.0, "entropy_weight": 0.0, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
+        "detach_class_from_reconstruction": False,
     }
 
     @classmethod
@@ -200,7 +203,7 @@ class CategoricalAAE(Scheme):
             noise_std=c.noise_std, dropout=c.input_dropout, classification=self.labeled is not None,
             style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
             balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon, vat_per_image=c.vat_epsilon_per_image,
-            shared_noise=c.consistency_shared_noise, entropy_weight=c.entropy_weight,
+            shared_noise=c.consistency_shared_noise, entropy_weight=c.entropy_weight, detach_class=c.detach_class_from_reconstruction,
             recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
         )
 
