@@ -66,6 +66,11 @@ SETTINGS = {
     "clustering_vat_imsat_weights_style_sees_class": (
         "clustering_aae.py", ["--consistency-weight", "1", "--balance-weight", "0.4", "--entropy-weight", "0.1",
                               "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class"]),
+    # The default without the balance term: with 16 clusters and 10 digits of about equal size, clusters used
+    # alike cannot all be pure, so the term may itself ask for mixed clusters (the y discriminator still
+    # pushes the clusters' use toward the uniform prior).
+    "clustering_vat_style_sees_class": (
+        "clustering_aae.py", ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class"]),
     # The default with the reconstruction's gradient stopped at y: y shaped by VAT, balance and its discriminator
     # alone (IMSAT's objective with the AAE's one-hot prior), so the reconstruction cannot split 4s and 9s by style.
     "clustering_vat_balance_style_sees_class_detached": (
