@@ -74,6 +74,8 @@ class Config(CategoricalConfig):
     consistency_shared_noise: bool = True  # the two passes share one draw of the input corruption
     balance_weight: float = 0.0  # log K - entropy of the batch-mean q(y | x)
     entropy_weight: float = 0.0  # mean entropy of q(y | x) (entropy minimisation)
+    neighbour_weight: float = 0.0  # -log <q(y | x), q(y | x')>, x' a nearest training image of x (SCAN)
+    neighbours: int = 5  # x' drawn from x's 5 nearest training images
     recoverability_weight: float = 0.0  # cross-entropy of q(y | decoded prior sample (y, z)) to its y
     detach_class_from_reconstruction: bool = False  # the reconstruction's gradient reaches y
     ingredient_lr: float = 0.1  # SGD of the two phases above

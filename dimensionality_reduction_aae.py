@@ -99,6 +99,8 @@ class Config(CategoricalConfig):
     consistency_shared_noise: bool = False
     balance_weight: float = 1.0
     entropy_weight: float = 0.0
+    neighbour_weight: float = 0.0
+    neighbours: int = 5
     recoverability_weight: float = 0.0
     detach_class_from_reconstruction: bool = False  # the reconstruction's gradient reaches y
     ingredient_lr: float = 0.1

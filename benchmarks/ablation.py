@@ -80,6 +80,11 @@ SETTINGS = {
     "clustering_vat_balance_style_sees_class_detached": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
                               "--detach-class-from-reconstruction"]),
+    # The default with SCAN's consistency with mined neighbours: q(y | x) and q(y | x') alike and sure, x' one of
+    # x's 5 nearest training images in pixels (mostly the same digit: 4s beside 4s, whatever their slant).
+    "clustering_vat_balance_neighbours_style_sees_class": (
+        "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
+                              "--neighbour-weight", "1", "--neighbours", "5"]),
     "classification_vat_balance": ("classification_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2"]),
     # The labeled images moved by up to 2 pixels, nothing else: what stopped the dimensionality-reduction
     # model with 100 labels from fitting its labeled images as exceptions.

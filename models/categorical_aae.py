@@ -12,6 +12,9 @@ Beyond the paper, each behind its own weight (0: the phase is not built):
   marginal term): the entropy of the batch-mean of q(y | x), maximal when every class is used alike;
   and entropy minimisation (Grandvalet and Bengio 2004; VAT + EntMin, Miyato et al. 2018; IMSAT's
   conditional term): the mean entropy of q(y | x), 0 when every image is sure of its class;
+  and agreement with neighbours (SCAN, Van Gansbeke et al. 2020): q(y | x) and q(y | x') alike and
+  sure for x' one of x's nearest training images (in pixels here), so the neighbours that make
+  up a digit share its cluster;
 - recoverability (ClusterGAN, Mukherjee et al. 2019; InfoGAN's mutual information): the encoder
   reads back the y that a prior sample (y, z) was decoded from, so each y draws its own digit.
 """
@@ -108,10 +111,16 @@ def marginal_entropy(q):
     return -ops.sum(mean * ops.log(mean + EPSILON))
 
 
+def neighbour_agreement_loss(q, q_neighbour):
+    """SCAN's consistency (Van Gansbeke et al. 2020): the mean of -log <q(y | x), q(y | x')> over
+    pairs of neighbours x, x'. 0 only when both are sure of the same class; both sides are pulled."""
+    return -ops.mean(ops.log(ops.sum(q * q_neighbour, axis=1) + EPSILON))
+
+
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
                            consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, vat_per_image=False,
-                           recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, detach_class=False, draw=None,
-                           drawn_by=("decoder",)):
+                           recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, detach_class=False,
+                           neighbour_weight=0.0, draw=None, drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -131,7 +140,9 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     "vat_scale" (IMSAT's per-image norm). With `detach_class` the reconstruction's gradient stops at y:
     the decoder reads y as given, and y is shaped by its discriminator and the ingredients alone (as
     IMSAT's y is by its terms alone), so the reconstruction cannot split the images by what it needs
-    most, their style.
+    most, their style. With `neighbour_weight` the step input "neighbour_images" holds, for each image
+    of the batch, one of its nearest training images, and the consistency phase adds
+    `neighbour_agreement_loss` between the two (SCAN's consistency with mined neighbours).
 
     `draw(networks, y, z)` is the image decoded from (y, z) (default: the decoder of [y, z]), made
     by the networks named in `drawn_by`, which the reconstruction and recoverability phases train
@@ -213,6 +224,10 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         if entropy_weight:
             entropy = conditional_entropy(y)
             loss, logs["conditional_entropy"] = loss + entropy_weight * entropy, entropy
+        if neighbour_weight:
+            y_neighbour, _ = encode(networks, inputs, inputs["neighbour_images"], 10)
+            agreement = neighbour_agreement_loss(y, y_neighbour)
+            loss, logs["neighbour_loss"] = loss + neighbour_weight * agreement, agreement
         return loss, logs
 
     def recoverability_loss(networks, inputs):
@@ -230,9 +245,9 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     ]
     if classification:
         phases.append(Phase("classification", ("encoder",), classification_loss, ("classification_loss", "labeled_accuracy")))
-    if consistency_weight or balance_weight or entropy_weight:
+    if consistency_weight or balance_weight or entropy_weight or neighbour_weight:
         logs = (("consistency_kl",) * bool(consistency_weight) + ("marginal_entropy",) * bool(balance_weight)
-                + ("conditional_entropy",) * bool(entropy_weight))
+                + ("conditional_entropy",) * bool(entropy_weight) + ("neighbour_loss",) * bool(neighbour_weight))
         phases.append(Phase("consistency", ("encoder",), consistency_loss, logs))
     if recoverability_weight:
         phases.append(Phase("recoverability", ("encoder", *drawn_by), recoverability_loss, ("recoverability_loss",)))

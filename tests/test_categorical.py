@@ -17,6 +17,7 @@ from models.categorical_aae import (
     conditional_entropy,
     kl_divergence,
     marginal_entropy,
+    neighbour_agreement_loss,
     shift_images,
     shift_offsets,
     virtual_adversarial_perturbation,
@@ -28,6 +29,7 @@ from utils.categorical_scheme import (
     cluster_labels_by_majority,
     cluster_labels_from_top_images,
     log_softmax,
+    nearest_neighbours,
     neighbour_distances,
 )
 from utils.config import ConfigError, parse_config
@@ -185,10 +187,10 @@ def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, change
     if kind == "classification":
         extra["labeled_shift"] = 2
     s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, entropy_weight=1.0, vat_epsilon=1.0, vat_epsilon_per_image=True,
-               recoverability_weight=1.0, lr_decay_epoch=0, **extra)
+               neighbour_weight=1.0, recoverability_weight=1.0, lr_decay_epoch=0, **extra)
     model = s.build_model()
     assert [p.name for p in model.phases][-2:] == ["consistency", "recoverability"]
-    assert {"consistency_kl", "marginal_entropy", "conditional_entropy", "recoverability_loss"} <= set(model.log_names)
+    assert {"consistency_kl", "marginal_entropy", "conditional_entropy", "neighbour_loss", "recoverability_loss"} <= set(model.log_names)
     step_only(s, model, phase, changes)
 
 
@@ -306,6 +308,40 @@ def test_neighbour_distances_on_hand_made_images():
     np.testing.assert_allclose(neighbour_distances(twins, 1), [0, 0, 2])
 
 
+def test_nearest_neighbours_on_hand_made_images():
+    # One nonzero pixel holding 0, 1, 3, 7, 12 (no ties): each image's neighbours, nearest first, never itself.
+    images = np.zeros((5, 28, 28), np.float32)
+    images[:, 0, 0] = [0, 1, 3, 7, 12]
+    np.testing.assert_array_equal(nearest_neighbours(images, 2, block=2), [[1, 2], [0, 2], [1, 0], [2, 4], [3, 2]])
+    np.testing.assert_array_equal(nearest_neighbours(images, 1), [[1], [0], [1], [2], [3]])
+
+
+def test_neighbour_agreement_loss_on_hand_made_distributions():
+    sure = np.eye(3, dtype=np.float32)
+    uniform = np.full((3, 3), 1 / 3, np.float32)
+    assert float(neighbour_agreement_loss(sure, sure)) == pytest.approx(0.0, abs=1e-6)  # both sure of one class
+    assert float(neighbour_agreement_loss(uniform, uniform)) == pytest.approx(np.log(3), rel=1e-5)  # alike but unsure
+    assert float(neighbour_agreement_loss(sure, uniform)) == pytest.approx(np.log(3), rel=1e-5)
+    assert float(neighbour_agreement_loss(sure, np.roll(sure, 1, axis=0))) > 15  # sure of different classes
+    p = np.array([[0.5, 0.5, 0.0]], np.float32)
+    q = np.array([[0.2, 0.6, 0.2]], np.float32)
+    assert float(neighbour_agreement_loss(p, q)) == pytest.approx(-np.log(0.5 * 0.2 + 0.5 * 0.6), rel=1e-5)
+
+
+def test_neighbour_images_are_among_each_images_nearest_and_leave_the_other_draws_alone():
+    s = scheme("clustering", clusters=5, neighbour_weight=1.0, neighbours=3)
+    inputs = s.epoch_inputs(0)
+    nearest = nearest_neighbours(s.data.x_train, 3)
+    chosen, images = inputs["neighbour_images_indices"], inputs["images_indices"]
+    assert chosen.shape == images.shape
+    assert all(c in nearest[i] for c, i in zip(chosen.ravel(), images.ravel()))
+    assert len(np.unique(np.argmax(nearest[images.ravel()] == chosen.ravel()[:, None], axis=1))) == 3  # each of the 3 drawn
+    plain = scheme("clustering", clusters=5).epoch_inputs(0)
+    assert "neighbour_images_indices" not in plain
+    for name, value in plain.items():
+        np.testing.assert_array_equal(inputs[name], value)
+
+
 def test_per_image_vat_scales_follow_each_images_neighbour_distance_at_median_one():
     s = scheme("clustering", clusters=5, vat_epsilon_per_image=True)
     inputs = s.epoch_inputs(0)
@@ -361,7 +397,7 @@ def test_labeled_batches_cycle_through_the_labeled_images_only():
 def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
     flags = [*SMALL, "--labeled", "30", "--epochs", "2",
              "--consistency-weight", "1", "--balance-weight", "1", "--entropy-weight", "1", "--recoverability-weight", "1",
-             "--vat-epsilon-per-image"]
+             "--vat-epsilon-per-image", "--neighbour-weight", "1"]
     straight, resumed = straight_and_resumed(
         classification.ClassificationAAE, classification.Config, mnist_npz, flags, tmp_path, monkeypatch)
     assert {key.split("/")[1] for key in straight} >= {
@@ -431,6 +467,9 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("classification", ["--recipe", "paper", "--recoverability-weight", "2"], "excludes --recoverability-weight 2.0"),
         ("classification", ["--entropy-weight", "-0.5"], "--entropy-weight must be at least 0"),
         ("classification", ["--recipe", "paper", "--entropy-weight", "1"], "excludes --entropy-weight 1.0"),
+        ("clustering", ["--neighbour-weight", "-1"], "--neighbour-weight must be at least 0"),
+        ("clustering", ["--neighbours", "0"], "--neighbours must be at least 1"),
+        ("clustering", ["--recipe", "paper", "--neighbour-weight", "1"], "excludes --neighbour-weight 1.0"),
     ],
 )
 def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flags, message):

@@ -18,7 +18,7 @@ from utils.scheme import Scheme
 
 RECIPES = ("paper", "project")
 # What --recipe paper turns off (labeled_shift: the classification script's only); a flag that turns one on excludes it.
-INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "recoverability_weight", "labeled_shift",
+INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
                "style_discriminator_sees_class", "detach_class_from_reconstruction")
 INGREDIENT_PHASES = ("consistency", "recoverability")
 VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
@@ -53,6 +53,10 @@ class CategoricalConfig(AAEConfig):
     entropy_weight: float = knob(
         "weight of the mean entropy of q(y|x) on the unlabeled batch, in the consistency phase (entropy minimisation: VAT + EntMin)",
         minimum=0.0)
+    neighbour_weight: float = knob(
+        "weight of -log <q(y|x), q(y|x')>, x' one of x's nearest training images in pixels, in the consistency phase (SCAN)",
+        minimum=0.0)
+    neighbours: int = knob("x' is drawn, each step, from this many nearest training images of x", minimum=1)
     recoverability_weight: float = knob("weight of the cross-entropy of q(y | decoded prior sample) to its y (ClusterGAN)", minimum=0.0)
     detach_class_from_reconstruction: bool = knob(
         "the reconstruction's gradient stops at y: y is shaped by its discriminator and the terms above alone (as IMSAT's)")
@@ -63,7 +67,7 @@ class CategoricalConfig(AAEConfig):
     # runs recorded it); a script whose own defaults differ elsewhere (a schedule) adds those fields.
     PAPER_RECIPE = {
         "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
-        "balance_weight": 0.0, "entropy_weight": 0.0, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
+        "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
         "detach_class_from_reconstruction": False,
     }
 
@@ -118,18 +122,34 @@ def balanced_labeled_indices(labels, count, seed, classes=10):
     return np.sort(np.concatenate(chosen))
 
 
-def neighbour_distances(images, k, block=1000):
-    """Each image's Euclidean distance to its k-th nearest other image (pixels as given), by blocks of
-    `block` images against all of them."""
+def _squared_distances(images, block):
+    """By blocks of `block` images: (rows, their squared Euclidean distances to every image), each
+    image's distance to itself +inf."""
     flat = np.asarray(images, np.float32).reshape(len(images), -1)
     squares = np.sum(flat**2, axis=1)
-    distances = np.empty(len(flat), np.float32)
     for start in range(0, len(flat), block):
-        rows = slice(start, start + block)
+        rows = slice(start, min(start + block, len(flat)))
         squared = squares[rows, None] + squares[None, :] - 2 * flat[rows] @ flat.T
-        squared[np.arange(len(squared)), np.arange(start, start + len(squared))] = -np.inf  # itself first, whatever the rounding
-        distances[rows] = np.sqrt(np.maximum(np.partition(squared, k, axis=1)[:, k], 0))
+        squared[np.arange(len(squared)), np.arange(start, start + len(squared))] = np.inf  # never its own neighbour
+        yield rows, squared
+
+
+def neighbour_distances(images, k, block=1000):
+    """Each image's Euclidean distance to its k-th nearest other image (pixels as given)."""
+    distances = np.empty(len(images), np.float32)
+    for rows, squared in _squared_distances(images, block):
+        distances[rows] = np.sqrt(np.maximum(np.partition(squared, k - 1, axis=1)[:, k - 1], 0))
     return distances
+
+
+def nearest_neighbours(images, k, block=1000):
+    """Each image's k nearest other images (pixels as given), as indices, nearest first."""
+    found = np.empty((len(images), k), np.int64)
+    for rows, squared in _squared_distances(images, block):
+        nearest = np.argpartition(squared, k - 1, axis=1)[:, :k]
+        order = np.argsort(np.take_along_axis(squared, nearest, axis=1), axis=1, kind="stable")
+        found[rows] = np.take_along_axis(nearest, order, axis=1)
+    return found
 
 
 def cluster_labels_from_top_images(log_probabilities, labels):
@@ -168,6 +188,7 @@ class CategoricalAAE(Scheme):
     labeled = None  # indices of the labeled training images, or None without labels
     _logits_model = _logits_of = None  # the encoder up to its softmax, and the encoder it was cut from
     _vat_scales = None  # with --vat-epsilon-per-image: per training image, its VAT norm over --vat-epsilon
+    _neighbours = None  # with --neighbour-weight: per training image, its --neighbours nearest training images
 
     def build_prior(self):
         self.style_prior = GaussianPrior(self.config.latent_dim, self.config.prior_std)
@@ -205,6 +226,7 @@ class CategoricalAAE(Scheme):
             balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon, vat_per_image=c.vat_epsilon_per_image,
             shared_noise=c.consistency_shared_noise, entropy_weight=c.entropy_weight, detach_class=c.detach_class_from_reconstruction,
             recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
+            neighbour_weight=c.neighbour_weight,
         )
 
     def build_phases(self):
@@ -218,6 +240,12 @@ class CategoricalAAE(Scheme):
             distances = neighbour_distances(self.data.x_train, VAT_NEIGHBOUR)
             self._vat_scales = (distances / np.median(distances)).astype(np.float32)
         return self._vat_scales
+
+    def neighbour_indices(self):
+        """Each training image's --neighbours nearest training images (computed once; no labels used)."""
+        if self._neighbours is None:
+            self._neighbours = nearest_neighbours(self.data.x_train, self.config.neighbours)
+        return self._neighbours
 
     def build_optimizers(self, steps_per_epoch):
         c, steps = self.config, steps_per_epoch
@@ -254,6 +282,11 @@ class CategoricalAAE(Scheme):
             inputs["labels"] = np.eye(self.num_classes, dtype=np.float32)[self.data.y_train[order]].reshape(steps, batch, -1)
         if self.config.vat_epsilon_per_image:
             inputs["vat_scale"] = self.vat_scales()[inputs["images_indices"]]
+        if self.config.neighbour_weight:
+            # Its own generator, so the draws above are the same with and without the ingredient.
+            pick = np.random.default_rng([self.config.seed, epoch, 13]).integers(0, self.config.neighbours, (steps, batch))
+            inputs["neighbour_images_indices"] = np.take_along_axis(
+                self.neighbour_indices()[inputs["images_indices"]], pick[..., None], axis=2)[..., 0]
         return inputs
 
     # -- using a trained model ----------------------------------------------------------------
