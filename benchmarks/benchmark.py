@@ -72,6 +72,7 @@ INGREDIENT_ROWS = {
     "clustering_aae + consistency (shift + VAT)": (clustering_aae, {**NO_INGREDIENT, "consistency_weight": 1.0, "vat_epsilon": 2.0}),
     "clustering_aae + balance": (clustering_aae, {**NO_INGREDIENT, "balance_weight": 1.0}),
     "clustering_aae + entropy minimisation": (clustering_aae, {**NO_INGREDIENT, "entropy_weight": 1.0}),
+    "clustering_aae + neighbour agreement": (clustering_aae, {**NO_INGREDIENT, "neighbour_weight": 1.0}),
     "clustering_aae + recoverability": (clustering_aae, {**NO_INGREDIENT, "recoverability_weight": 1.0}),
     "clustering_aae + z discriminator sees y": (clustering_aae, {**NO_INGREDIENT, "style_discriminator_sees_class": True}),
     "clustering_aae, VAT + balance + z discriminator sees y": (clustering_aae, {
@@ -143,7 +144,7 @@ def kernel_weights(network):
     return sum(math.prod(layer.kernel.shape) for layer in network.layers if isinstance(layer, keras.layers.Dense))
 
 
-def step_flops(model, batch, consistency=False, vat=False):
+def step_flops(model, batch, consistency=False, vat=False, neighbour=False):
     """FLOPs of one step, phase by phase: 2 per weight per sample forward, 4 more backward (input and weight gradients).
 
     A discriminator phase encodes half a batch (forward only) and judges a batch (half codes, half
@@ -164,8 +165,9 @@ def step_flops(model, batch, consistency=False, vat=False):
         elif phase.name == "classification":
             flops += both * weights["encoder"] * batch
         elif phase.name == "consistency":
-            # The image through the encoder; with consistency its moved copy, and VAT's probe, too.
-            flops += both * weights["encoder"] * batch * (1 + consistency + vat)
+            # The image through the encoder; with consistency its moved copy, and VAT's probe, too; with
+            # neighbour agreement, its neighbour.
+            flops += both * weights["encoder"] * batch * (1 + consistency + vat + neighbour)
         elif phase.name == "recoverability":
             flops += both * (weights["decoder"] + weights["encoder"]) * half
         elif phase.name == "cluster_heads":
@@ -242,7 +244,8 @@ def step_row(config, scheme, model, seconds, label=None):
         "images_per_second": config.batch_size / seconds,
         "seconds_per_epoch": EPOCH_IMAGES / config.batch_size * seconds,
         "gflop_per_step": step_flops(model, config.batch_size, consistency=bool(getattr(config, "consistency_weight", 0)),
-                                     vat=bool(getattr(config, "vat_epsilon", 0))) / 1e9,
+                                     vat=bool(getattr(config, "vat_epsilon", 0)),
+                                     neighbour=bool(getattr(config, "neighbour_weight", 0))) / 1e9,
     }
     print_row(
         f"training step, {label or scheme.name}",

@@ -32,7 +32,8 @@ def test_tiny_benchmark_reports_every_row(tmp_path):
         assert step["percent_of_matmul_peak"] > 0, name
     assert set(results["ratios"]["step_vs_paper_recipe"]) == {
         "clustering_aae, paper recipe", "clustering_aae + consistency (shift)", "clustering_aae + consistency (shift + VAT)",
-        "clustering_aae + balance", "clustering_aae + entropy minimisation", "clustering_aae + recoverability",
+        "clustering_aae + balance", "clustering_aae + entropy minimisation", "clustering_aae + neighbour agreement",
+        "clustering_aae + recoverability",
         "clustering_aae + z discriminator sees y", "clustering_aae, VAT + balance + z discriminator sees y", "clustering_aae",
         "classification_aae, paper recipe", "classification_aae + entropy minimisation", "classification_aae"}
     # Each row is timed against its own script's paper recipe.
