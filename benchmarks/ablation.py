@@ -119,6 +119,12 @@ SETTINGS = {
     "classification_labeled_shift_style_sees_class_vat_1_entropy_shared_noise": (
         "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
                                   "--max-shift", "0", "--vat-epsilon", "1", "--entropy-weight", "1", "--consistency-shared-noise"]),
+    # The classification choice with agreement with pixel neighbours (SCAN's term): q(y | x) shared with one of
+    # x's 5 nearest training images, so the 100 labels spread along chains of near images (label propagation).
+    "classification_labeled_shift_style_sees_class_vat_1_neighbours_shared_noise": (
+        "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
+                                  "--max-shift", "0", "--vat-epsilon", "1", "--consistency-shared-noise",
+                                  "--neighbour-weight", "1", "--neighbours", "5"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
