@@ -67,7 +67,7 @@ class CategoricalConfig(AAEConfig):
     # runs recorded it); a script whose own defaults differ elsewhere (a schedule) adds those fields.
     PAPER_RECIPE = {
         "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
-        "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
+        "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "neighbours": 5, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
         "detach_class_from_reconstruction": False,
     }
 
