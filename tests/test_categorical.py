@@ -469,6 +469,7 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("classification", ["--recipe", "paper", "--entropy-weight", "1"], "excludes --entropy-weight 1.0"),
         ("clustering", ["--neighbour-weight", "-1"], "--neighbour-weight must be at least 0"),
         ("clustering", ["--neighbours", "0"], "--neighbours must be at least 1"),
+        ("clustering", ["--neighbour-weight", "1", "--neighbours", "200"], "--neighbours 200 needs more training images than that, got 200"),
         ("clustering", ["--recipe", "paper", "--neighbour-weight", "1"], "excludes --neighbour-weight 1.0"),
     ],
 )

@@ -190,6 +190,11 @@ class CategoricalAAE(Scheme):
     _vat_scales = None  # with --vat-epsilon-per-image: per training image, its VAT norm over --vat-epsilon
     _neighbours = None  # with --neighbour-weight: per training image, its --neighbours nearest training images
 
+    def __init__(self, config, data):
+        super().__init__(config, data)
+        if config.neighbour_weight and config.neighbours >= len(data.x_train):
+            raise ConfigError(f"--neighbours {config.neighbours} needs more training images than that, got {len(data.x_train)}")
+
     def build_prior(self):
         self.style_prior = GaussianPrior(self.config.latent_dim, self.config.prior_std)
         return CategoricalPrior(self.num_classes)
