@@ -60,6 +60,8 @@ class Config(CategoricalConfig):
     classification_momentum: float = option(0.9, "SGD momentum of the classification phase", minimum=0.0)
     # Beyond the paper: the classification phase sees each labeled image moved by up to this many pixels.
     labeled_shift: int = option(2, "move each labeled image by up to this many pixels in the classification phase (0: the paper)", minimum=0)
+    labeled_elastic: float = option(
+        0.0, "and distort it elastically, displacements of this scale alpha (0: none; Simard et al. 2003's: 34)", minimum=0.0)
     lr_decay_epoch: int = 50
     lr_decay: float = 0.1
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
@@ -69,6 +71,8 @@ class Config(CategoricalConfig):
     recipe: str = "project"
     consistency_weight: float = 1.0  # KL(q(y | x) || q(y | x perturbed))
     max_shift: int = 0  # no whole-pixel shift in the consistency phase
+    consistency_elastic: float = 0.0  # no elastic distortion in the consistency phase
+    elastic_sigma: float = 4.0  # smoothness of the elastic displacements (Simard et al. 2003)
     vat_epsilon: float = 1.0  # VAT's adversarial perturbation of this norm
     vat_epsilon_per_image: bool = False  # or scaled per image by its 10th-neighbour distance (IMSAT)
     consistency_shared_noise: bool = True  # the two passes share one draw of the input corruption

@@ -66,6 +66,8 @@ class Config(CategoricalConfig):
     recipe: str = "project"
     consistency_weight: float = 1.0  # KL(q(y | x) || q(y | x perturbed))
     max_shift: int = 0  # no whole-pixel shift in the consistency phase
+    consistency_elastic: float = 0.0  # no elastic distortion in the consistency phase
+    elastic_sigma: float = 4.0  # smoothness of the elastic displacements (Simard et al. 2003)
     vat_epsilon: float = 2.0  # VAT's adversarial perturbation of this norm
     vat_epsilon_per_image: bool = False  # or scaled per image by its 10th-neighbour distance (IMSAT)
     consistency_shared_noise: bool = False  # the two passes share one draw of the input corruption

@@ -81,6 +81,8 @@ class Config(CategoricalConfig):
     classification_lr: float = option(0.1, "learning rate of the classification phase", positive=True)
     classification_momentum: float = option(0.9, "SGD momentum of the classification phase", minimum=0.0)
     labeled_shift: int = option(0, "move each labeled image by up to this many pixels in the classification phase (0: the paper)", minimum=0)
+    labeled_elastic: float = option(
+        0.0, "and distort it elastically, displacements of this scale alpha (0: none; Simard et al. 2003's: 34)", minimum=0.0)
     lr_decay_epoch: int = 30
     lr_decay: float = 0.1
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
@@ -94,6 +96,8 @@ class Config(CategoricalConfig):
                          choices=RECIPES)
     consistency_weight: float = 1.0
     max_shift: int = 0
+    consistency_elastic: float = 0.0
+    elastic_sigma: float = 4.0
     vat_epsilon: float = 2.0
     vat_epsilon_per_image: bool = False
     consistency_shared_noise: bool = False

@@ -69,6 +69,49 @@ def shift_images(images, offsets):
     return movers(offsets[:, 0]) @ images @ tf.transpose(movers(offsets[:, 1]), [0, 2, 1])
 
 
+def gaussian_smoother(size, sigma, dtype=tf.float32):
+    """The size x size matrix that convolves a line of pixels with a Gaussian of std `sigma` pixels (its
+    weights summing to 1 over 4 sigma either side, as scipy's gaussian_filter; 0 beyond the frame)."""
+    radius = math.ceil(4 * sigma)
+    weights = [math.exp(-0.5 * (offset / sigma) ** 2) for offset in range(-radius, radius + 1)]
+    total = sum(weights)
+    rows = [[weights[j - i + radius] / total if abs(j - i) <= radius else 0.0 for j in range(size)] for i in range(size)]
+    return tf.constant(rows, dtype)
+
+
+def elastic_displacements(count, size, seed, alpha, sigma):
+    """Simard et al. (2003)'s elastic distortion fields, (count, 2, size, size) in pixels (rows, then
+    columns): per pixel a displacement uniform on [-1, 1], smoothed by a Gaussian of std `sigma`, times `alpha`."""
+    fields = tf.random.stateless_uniform((count, 2, size, size), seed, -1.0, 1.0, alg=RNG)
+    smoother = gaussian_smoother(size, sigma)  # symmetric: smoothing the columns is the same product on the right
+    return alpha * (smoother @ fields @ smoother)
+
+
+def displace_images(images, displacements):
+    """Each image resampled bilinearly at its pixels' positions plus its displacement field (rows,
+    columns: output (i, j) reads input (i + d_row, j + d_col)); what lies outside the frame is 0."""
+    count, height, width = images.shape
+    flat = tf.reshape(tf.pad(images, [[0, 0], [1, 1], [1, 1]]), (count, -1))  # a frame of zeros around each image
+    rows = tf.clip_by_value(tf.range(height, dtype=images.dtype)[:, None] + displacements[:, 0], -1.0, height)
+    columns = tf.clip_by_value(tf.range(width, dtype=images.dtype)[None, :] + displacements[:, 1], -1.0, width)
+    row_floor, column_floor = tf.floor(rows), tf.floor(columns)
+    row_weight, column_weight = rows - row_floor, columns - column_floor
+    top = tf.cast(row_floor, tf.int32) + 1  # in the padded image
+    left = tf.cast(column_floor, tf.int32) + 1
+
+    def at(row, column):
+        index = tf.reshape(tf.minimum(row, height + 1) * (width + 2) + tf.minimum(column, width + 1), (count, -1))
+        return tf.reshape(tf.gather(flat, index, batch_dims=1), (count, height, width))
+
+    return ((1 - row_weight) * ((1 - column_weight) * at(top, left) + column_weight * at(top, left + 1))
+            + row_weight * ((1 - column_weight) * at(top + 1, left) + column_weight * at(top + 1, left + 1)))
+
+
+def elastic_images(images, seed, alpha, sigma):
+    """`images` each distorted by its own elastic field (Simard et al. 2003; theirs: alpha 34, sigma 4)."""
+    return displace_images(images, elastic_displacements(images.shape[0], images.shape[1], seed, alpha, sigma))
+
+
 # Added inside the logarithms (as IMSAT's code does) rather than clipping: a clipped probability
 # gets no gradient, and a confidently wrong q(y | x') is the one that most needs it.
 EPSILON = 1e-8
@@ -120,7 +163,8 @@ def neighbour_agreement_loss(q, q_neighbour):
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
                            consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, vat_per_image=False,
                            recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, detach_class=False,
-                           neighbour_weight=0.0, draw=None, drawn_by=("decoder",)):
+                           neighbour_weight=0.0, labeled_elastic=0.0, consistency_elastic=0.0, elastic_sigma=4.0, draw=None,
+                           drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -131,7 +175,10 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     it as a given (no gradient), so the generator moves z only through it.
 
     With `labeled_shift`, the classification phase sees each labeled image moved by up to that many
-    pixels (augmentation of the few labels, as in the consistency literature's baselines). A
+    pixels (augmentation of the few labels, as in the consistency literature's baselines); with
+    `labeled_elastic` (alpha), then by an elastic distortion of smoothness `elastic_sigma` (Simard et al.
+    2003: a 784-800-10 network from 1.6% to 0.7% test error with all of MNIST's labels). With
+    `consistency_elastic`, the consistency phase's moved image is also elastically distorted. A
     consistency phase (encoder) runs when `consistency_weight`, `balance_weight` or `entropy_weight` is positive, a
     recoverability phase (encoder and decoder) when `recoverability_weight` is. With `shared_noise`
     the consistency phase's two passes share one draw of the input corruption, so they differ only by
@@ -193,6 +240,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         images = inputs["labeled_images"]
         if labeled_shift:
             images = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 11, labeled_shift))
+        if labeled_elastic:
+            images = elastic_images(images, inputs["noise_seed"] + 12, labeled_elastic, elastic_sigma)
         y, _ = encode(networks, inputs, images, 5)
         labels = inputs["labels"]
         cross_entropy = -ops.mean(ops.sum(labels * ops.log(ops.clip(y, 1e-7, 1.0)), axis=1))
@@ -210,6 +259,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
             moved = images
             if max_shift:
                 moved = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 7, max_shift))
+            if consistency_elastic:
+                moved = elastic_images(moved, inputs["noise_seed"] + 13, consistency_elastic, elastic_sigma)
             moved = corrupt(moved, inputs["noise_seed"], noise_std, dropout, target_noise if shared_noise else 8)
             if vat_epsilon:
                 epsilon = vat_epsilon * inputs["vat_scale"][:, None, None] if vat_per_image else vat_epsilon

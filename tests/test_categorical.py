@@ -15,6 +15,10 @@ from models import build_two_headed_encoder
 from models.categorical_aae import (
     categorical_aae_phases,
     conditional_entropy,
+    displace_images,
+    elastic_displacements,
+    elastic_images,
+    gaussian_smoother,
     kl_divergence,
     marginal_entropy,
     neighbour_agreement_loss,
@@ -185,9 +189,9 @@ def test_reconstruction_reaches_the_class_head_unless_detached(detach):
 def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, changes):
     extra = {"labeled": 100} if kind == "classification" else {"clusters": 7}
     if kind == "classification":
-        extra["labeled_shift"] = 2
+        extra.update(labeled_shift=2, labeled_elastic=34.0)
     s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, entropy_weight=1.0, vat_epsilon=1.0, vat_epsilon_per_image=True,
-               neighbour_weight=1.0, recoverability_weight=1.0, lr_decay_epoch=0, **extra)
+               neighbour_weight=1.0, recoverability_weight=1.0, consistency_elastic=34.0, lr_decay_epoch=0, **extra)
     model = s.build_model()
     assert [p.name for p in model.phases][-2:] == ["consistency", "recoverability"]
     assert {"consistency_kl", "marginal_entropy", "conditional_entropy", "neighbour_loss", "recoverability_loss"} <= set(model.log_names)
@@ -259,6 +263,44 @@ def test_shift_moves_each_image_by_its_drawn_offset_and_keeps_its_mass():
     edge = np.zeros((1, 28, 28), np.float32)
     edge[0, 27, 27] = 1.0
     assert shift_images(tf.constant(edge), tf.constant([[1, 0]], tf.int32)).numpy().sum() == 0
+
+
+def test_displacing_by_whole_pixels_is_the_shift_and_by_half_a_pixel_averages_neighbours():
+    rng = np.random.default_rng(0)
+    images = np.zeros((4, 28, 28), np.float32)
+    images[:, 6:22, 6:22] = rng.uniform(0, 1, (4, 16, 16))
+    fields = np.zeros((4, 2, 28, 28), np.float32)
+    np.testing.assert_array_equal(displace_images(tf.constant(images), tf.constant(fields)).numpy(), images)
+    offsets = np.array([[1, -2], [0, 3], [-3, 0], [2, 2]], np.int32)
+    # Output (i, j) reads input (i + d): a displacement of -offset is the shift by offset.
+    fields[:] = -offsets[:, :, None, None]
+    np.testing.assert_allclose(displace_images(tf.constant(images), tf.constant(fields)).numpy(),
+                               shift_images(tf.constant(images), tf.constant(offsets)).numpy(), atol=1e-6)
+    half = np.zeros((4, 2, 28, 28), np.float32)
+    half[:, 1] = 0.5  # half a pixel to the right: each output the mean of two neighbours in its row
+    expected = (images + np.roll(images, -1, axis=2)) / 2
+    np.testing.assert_allclose(displace_images(tf.constant(images), tf.constant(half)).numpy(), expected, atol=1e-6)
+    # Beyond the frame reads 0, however far.
+    far = np.full((4, 2, 28, 28), 40.0, np.float32)
+    assert displace_images(tf.constant(images), tf.constant(far)).numpy().sum() == 0
+
+
+def test_elastic_displacements_are_smooth_scaled_by_alpha_and_reproducible():
+    smoother = gaussian_smoother(28, 4.0).numpy()
+    np.testing.assert_allclose(smoother, smoother.T)
+    assert gaussian_smoother(64, 4.0).numpy()[32].sum() == pytest.approx(1.0, abs=1e-6)  # 4 sigma either side: all the weight
+    assert smoother[0].sum() < 0.6  # weights beyond the frame are lost
+    seed = tf.constant([3, 4], tf.int32)
+    fields = elastic_displacements(16, 28, seed, 34.0, 4.0).numpy()
+    np.testing.assert_allclose(elastic_displacements(16, 28, seed, 68.0, 4.0).numpy(), 2 * fields, rtol=1e-5)
+    np.testing.assert_array_equal(elastic_displacements(16, 28, seed, 34.0, 4.0).numpy(), fields)
+    # Simard et al.'s setting moves pixels by about a pixel, neighbours nearly alike (unsmoothed noise: 4/3 of the mean).
+    assert 0.5 < fields.std() < 3 and np.abs(np.diff(fields, axis=3)).mean() < 0.25 * np.abs(fields).mean()
+    images = np.random.default_rng(1).uniform(0, 1, (16, 28, 28)).astype(np.float32)
+    distorted = elastic_images(tf.constant(images), seed, 34.0, 4.0).numpy()
+    np.testing.assert_allclose(distorted, displace_images(tf.constant(images), tf.constant(fields)).numpy(), atol=1e-6)
+    assert not np.allclose(distorted, images)
+    np.testing.assert_allclose(elastic_images(tf.constant(images), seed, 0.0, 4.0).numpy(), images, atol=1e-6)
 
 
 def test_the_virtual_adversarial_perturbation_has_the_asked_norm_and_moves_q_more_than_chance():
@@ -397,7 +439,7 @@ def test_labeled_batches_cycle_through_the_labeled_images_only():
 def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
     flags = [*SMALL, "--labeled", "30", "--epochs", "2",
              "--consistency-weight", "1", "--balance-weight", "1", "--entropy-weight", "1", "--recoverability-weight", "1",
-             "--vat-epsilon-per-image", "--neighbour-weight", "1"]
+             "--vat-epsilon-per-image", "--neighbour-weight", "1", "--labeled-elastic", "34", "--consistency-elastic", "20"]
     straight, resumed = straight_and_resumed(
         classification.ClassificationAAE, classification.Config, mnist_npz, flags, tmp_path, monkeypatch)
     assert {key.split("/")[1] for key in straight} >= {
@@ -471,6 +513,10 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("clustering", ["--neighbours", "0"], "--neighbours must be at least 1"),
         ("clustering", ["--neighbour-weight", "1", "--neighbours", "200"], "--neighbours 200 needs more training images than that, got 200"),
         ("clustering", ["--recipe", "paper", "--neighbour-weight", "1"], "excludes --neighbour-weight 1.0"),
+        ("classification", ["--labeled-elastic", "-1"], "--labeled-elastic must be at least 0"),
+        ("clustering", ["--elastic-sigma", "0"], "--elastic-sigma must be positive"),
+        ("classification", ["--recipe", "paper", "--labeled-elastic", "34"], "excludes --labeled-elastic 34.0"),
+        ("clustering", ["--recipe", "paper", "--consistency-elastic", "34"], "excludes --consistency-elastic 34.0"),
     ],
 )
 def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flags, message):

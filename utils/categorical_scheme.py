@@ -19,7 +19,7 @@ from utils.scheme import Scheme
 RECIPES = ("paper", "project")
 # What --recipe paper turns off (labeled_shift: the classification script's only); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
-               "style_discriminator_sees_class", "detach_class_from_reconstruction")
+               "labeled_elastic", "consistency_elastic", "style_discriminator_sees_class", "detach_class_from_reconstruction")
 INGREDIENT_PHASES = ("consistency", "recoverability")
 VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
 
@@ -42,6 +42,9 @@ class CategoricalConfig(AAEConfig):
         "project: the defaults shown", choices=RECIPES)
     consistency_weight: float = knob("weight of KL(q(y|x) || q(y|x shifted)), a phase on the encoder (IMSAT, VAT)", minimum=0.0)
     max_shift: int = knob("the consistency phase moves each image by up to this many pixels in each direction (0: no shift)", minimum=0)
+    consistency_elastic: float = knob(
+        "and distorts it elastically, displacements of this scale alpha (0: none; Simard et al. 2003's: 34)", minimum=0.0)
+    elastic_sigma: float = knob("std in pixels of the Gaussian that smooths the elastic displacements (Simard et al.: 4)", positive=True)
     vat_epsilon: float = knob("and adds VAT's adversarial perturbation of this L2 norm (0: none)", minimum=0.0)
     vat_epsilon_per_image: bool = knob(
         "each image's VAT norm is --vat-epsilon times its distance to its 10th nearest training image over the median "
@@ -68,7 +71,7 @@ class CategoricalConfig(AAEConfig):
     PAPER_RECIPE = {
         "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
         "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "neighbours": 5, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
-        "detach_class_from_reconstruction": False,
+        "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "consistency_elastic": 0.0, "elastic_sigma": 4.0,
     }
 
     @classmethod
@@ -89,8 +92,8 @@ class CategoricalConfig(AAEConfig):
         super().validate()
         if not self.input_dropout < 1:
             raise ConfigError(f"--input-dropout must be below 1, got {self.input_dropout}")
-        if self.consistency_weight and not (self.max_shift or self.vat_epsilon):
-            raise ConfigError("--consistency-weight needs a perturbation: --max-shift or --vat-epsilon above 0")
+        if self.consistency_weight and not (self.max_shift or self.vat_epsilon or self.consistency_elastic):
+            raise ConfigError("--consistency-weight needs a perturbation: --max-shift, --vat-epsilon or --consistency-elastic above 0")
         if self.vat_epsilon_per_image and not (self.consistency_weight and self.vat_epsilon):
             raise ConfigError("--vat-epsilon-per-image scales VAT's perturbation: it needs --consistency-weight and --vat-epsilon above 0")
         if self.recipe == "paper":
@@ -231,7 +234,8 @@ class CategoricalAAE(Scheme):
             balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon, vat_per_image=c.vat_epsilon_per_image,
             shared_noise=c.consistency_shared_noise, entropy_weight=c.entropy_weight, detach_class=c.detach_class_from_reconstruction,
             recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
-            neighbour_weight=c.neighbour_weight,
+            neighbour_weight=c.neighbour_weight, consistency_elastic=c.consistency_elastic, elastic_sigma=c.elastic_sigma,
+            labeled_elastic=c.labeled_elastic if self.labeled is not None else 0.0,
         )
 
     def build_phases(self):
