@@ -83,6 +83,12 @@ SETTINGS = {
     "clustering_vat_balance_style_sees_class_detached": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
                               "--detach-class-from-reconstruction"]),
+    # The default with the consistency phase's moved image also distorted elastically (Simard et al. 2003's alpha 34,
+    # sigma 4): a change of handwriting that keeps the digit, which y must then ignore, as the augmentations of the
+    # consistency methods since (UDA, Xie et al. 2020; IIC, Ji et al. 2019) ask of it.
+    "clustering_vat_elastic_balance_style_sees_class": (
+        "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
+                              "--consistency-elastic", "34"]),
     # The default with SCAN's consistency with mined neighbours: q(y | x) and q(y | x') alike and sure, x' one of
     # x's 5 nearest training images in pixels (mostly the same digit: 4s beside 4s, whatever their slant).
     "clustering_vat_balance_neighbours_style_sees_class": (
