@@ -73,6 +73,9 @@ INGREDIENT_ROWS = {
     "clustering_aae + balance": (clustering_aae, {**NO_INGREDIENT, "balance_weight": 1.0}),
     "clustering_aae + entropy minimisation": (clustering_aae, {**NO_INGREDIENT, "entropy_weight": 1.0}),
     "clustering_aae + neighbour agreement": (clustering_aae, {**NO_INGREDIENT, "neighbour_weight": 1.0}),
+    # The elastic fields' smoothing and resampling are not counted in the FLOPs: 0.02 GFLOP a step against several.
+    "clustering_aae + consistency (elastic)": (
+        clustering_aae, {**NO_INGREDIENT, "consistency_weight": 1.0, "max_shift": 0, "consistency_elastic": 34.0}),
     "clustering_aae + recoverability": (clustering_aae, {**NO_INGREDIENT, "recoverability_weight": 1.0}),
     "clustering_aae + z discriminator sees y": (clustering_aae, {**NO_INGREDIENT, "style_discriminator_sees_class": True}),
     "clustering_aae, VAT + balance + z discriminator sees y": (clustering_aae, {
@@ -82,6 +85,8 @@ INGREDIENT_ROWS = {
     PAPER_RECIPES[classification_aae]: (classification_aae, {"recipe": "paper"}),
     "classification_aae + entropy minimisation": (
         classification_aae, {**classification_aae.Config.paper_values(), "entropy_weight": 1.0}),
+    "classification_aae + labeled elastic distortion": (
+        classification_aae, {**classification_aae.Config.paper_values(), "labeled_elastic": 34.0}),
     "classification_aae": (classification_aae, {}),
 }
 EPOCH_IMAGES = 60_000  # all of MNIST's training images, validation included
