@@ -140,6 +140,10 @@ SETTINGS = {
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34"]),
     "classification_1000_labels_labeled_shift_style_sees_class_vat_1_elastic_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled", "1000"]),
+    # The classification choice with the consistency phase's moved image distorted elastically too (UDA's idea:
+    # consistency under a change that keeps the class), 100 labels.
+    "classification_labeled_shift_style_sees_class_vat_1_consistency_elastic_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--consistency-elastic", "34"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
