@@ -135,11 +135,13 @@ SETTINGS = {
                                   "--max-shift", "0", "--vat-epsilon", "1", "--consistency-shared-noise",
                                   "--neighbour-weight", "1", "--neighbours", "5"]),
     # The classification choice with the labeled images also distorted elastically (Simard et al. 2003's alpha 34,
-    # sigma 4), with 100 labels and with 1000 (its default at this budget: the committed 60-epoch runs, COMMITTED).
+    # sigma 4), with 100 labels, 1000 and all (their default at this budget: the committed 60-epoch runs, COMMITTED).
     "classification_labeled_shift_style_sees_class_vat_1_elastic_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34"]),
     "classification_1000_labels_labeled_shift_style_sees_class_vat_1_elastic_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled", "1000"]),
+    "classification_all_labels_labeled_shift_style_sees_class_vat_1_elastic_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled", "50000"]),
     # The classification choice with the consistency phase's moved image distorted elastically too (UDA's idea:
     # consistency under a change that keeps the class), 100 labels.
     "classification_labeled_shift_style_sees_class_vat_1_consistency_elastic_shared_noise": (
@@ -162,6 +164,7 @@ COMMITTED = {  # committed full-length runs, read at epoch EPOCHS (their rates a
     "clustering_paper_recipe": "results/clustering_aae/clusters_16_seed_{seed}",
     "classification_paper_recipe": "results/classification_aae/labeled_100_seed_{seed}",
     "classification_1000_labels_labeled_shift_style_sees_class_vat_1_shared_noise": "results/classification_aae/labeled_1000_vat_1_seed_{seed}",
+    "classification_all_labels_labeled_shift_style_sees_class_vat_1_shared_noise": "results/classification_aae/labeled_all_vat_1_seed_{seed}",
 }
 CONTENT = ("head_accuracy", "prior_sample_accuracy")
 ERRORS = ("validation_error_eval", "validation_error_majority_vote_eval")
