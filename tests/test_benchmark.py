@@ -33,9 +33,10 @@ def test_tiny_benchmark_reports_every_row(tmp_path):
     assert set(results["ratios"]["step_vs_paper_recipe"]) == {
         "clustering_aae, paper recipe", "clustering_aae + consistency (shift)", "clustering_aae + consistency (shift + VAT)",
         "clustering_aae + balance", "clustering_aae + entropy minimisation", "clustering_aae + neighbour agreement",
-        "clustering_aae + recoverability",
+        "clustering_aae + consistency (elastic)", "clustering_aae + recoverability",
         "clustering_aae + z discriminator sees y", "clustering_aae, VAT + balance + z discriminator sees y", "clustering_aae",
-        "classification_aae, paper recipe", "classification_aae + entropy minimisation", "classification_aae"}
+        "classification_aae, paper recipe", "classification_aae + entropy minimisation",
+        "classification_aae + labeled elastic distortion", "classification_aae"}
     # Each row is timed against its own script's paper recipe.
     assert results["ratios"]["step_vs_paper_recipe"]["clustering_aae, paper recipe"] == 1.0
     assert results["ratios"]["step_vs_paper_recipe"]["classification_aae, paper recipe"] == 1.0
