@@ -16,7 +16,9 @@ Beyond the paper, each behind its own weight (0: the phase is not built):
   sure for x' one of x's nearest training images (in pixels here), so the neighbours that make
   up a digit share its cluster;
 - recoverability (ClusterGAN, Mukherjee et al. 2019; InfoGAN's mutual information): the encoder
-  reads back the y that a prior sample (y, z) was decoded from, so each y draws its own digit.
+  reads back the y that a prior sample (y, z) was decoded from, so each y draws its own digit;
+- elastic distortion (Simard et al. 2003) of the labeled images, or of the consistency phase's
+  moved image: a change of handwriting that keeps the digit.
 """
 
 import math

@@ -17,7 +17,7 @@ from utils.priors import CategoricalPrior, GaussianPrior
 from utils.scheme import Scheme
 
 RECIPES = ("paper", "project")
-# What --recipe paper turns off (labeled_shift: the classification script's only); a flag that turns one on excludes it.
+# What --recipe paper turns off (labeled_shift, labeled_elastic: the scripts with labels only); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
                "labeled_elastic", "consistency_elastic", "style_discriminator_sees_class", "detach_class_from_reconstruction")
 INGREDIENT_PHASES = ("consistency", "recoverability")
