@@ -119,21 +119,17 @@ SETTINGS = {
         "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", *VAT_0_3, "--consistency-shared-noise"]),
     # The classification choice (the line above) with a larger VAT norm, ε 1.
     "classification_labeled_shift_style_sees_class_vat_1_shared_noise": (
-        "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
-                                  "--max-shift", "0", "--vat-epsilon", "1", "--consistency-shared-noise"]),
+        "classification_aae.py", CHOICE),
     # The classification choice with VAT at ε 2, and with entropy minimisation added (VAT + EntMin).
     "classification_labeled_shift_style_sees_class_vat_2_shared_noise": (
         "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
                                   "--max-shift", "0", "--vat-epsilon", "2", "--consistency-shared-noise"]),
     "classification_labeled_shift_style_sees_class_vat_1_entropy_shared_noise": (
-        "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
-                                  "--max-shift", "0", "--vat-epsilon", "1", "--entropy-weight", "1", "--consistency-shared-noise"]),
+        "classification_aae.py", [*CHOICE, "--entropy-weight", "1"]),
     # The classification choice with agreement with pixel neighbours (SCAN's term): q(y | x) shared with one of
     # x's 5 nearest training images, so the 100 labels spread along chains of near images (label propagation).
     "classification_labeled_shift_style_sees_class_vat_1_neighbours_shared_noise": (
-        "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
-                                  "--max-shift", "0", "--vat-epsilon", "1", "--consistency-shared-noise",
-                                  "--neighbour-weight", "1", "--neighbours", "5"]),
+        "classification_aae.py", [*CHOICE, "--neighbour-weight", "1", "--neighbours", "5"]),
     # The classification choice with the labeled images also distorted elastically (Simard et al. 2003's alpha 34,
     # sigma 4), with 100 labels, 1000 and all (their default at this budget: the committed 60-epoch runs, COMMITTED).
     "classification_labeled_shift_style_sees_class_vat_1_elastic_shared_noise": (
