@@ -228,6 +228,16 @@ def test_the_defaults_are_this_projects_recipe_and_recipe_paper_gives_the_commit
     assert parse_config(module.Config, ["--recipe", "paper", "--epochs", "130"])[0].epochs == 130
 
 
+@pytest.mark.parametrize("flags, elastic", [
+    ([], 34.0), (["--labeled", "20"], 34.0), (["--labeled", "1000"], 0.0), (["--labeled", "50000"], 0.0),
+    (["--labeled-elastic", "0"], 0.0), (["--labeled", "1000", "--labeled-elastic", "8"], 8.0), (["--recipe", "paper"], 0.0),
+])
+def test_the_classification_recipe_distorts_the_labeled_images_only_with_few_labels_and_a_given_flag_wins(flags, elastic):
+    config, _ = parse_config(classification.Config, flags)
+    assert config.labeled_elastic == elastic
+    assert config.labeled_shift == (0 if "paper" in flags else 2)  # the rest of the recipe whatever the labels
+
+
 def test_kl_divergence_and_marginal_entropy_on_hand_made_distributions():
     p = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7]], np.float32)
     q = np.array([[0.25, 0.75, 0.0], [0.1, 0.2, 0.7]], np.float32)
