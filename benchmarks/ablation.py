@@ -142,6 +142,9 @@ SETTINGS = {
     # consistency under a change that keeps the class), 100 labels.
     "classification_labeled_shift_style_sees_class_vat_1_consistency_elastic_shared_noise": (
         "classification_aae.py", [*CHOICE, "--consistency-elastic", "34"]),
+    # The same over the 100-label default since (the labeled images distorted as well).
+    "classification_labeled_shift_elastic_style_sees_class_vat_1_consistency_elastic_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--consistency-elastic", "34"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
