@@ -95,10 +95,8 @@ class Config(CategoricalConfig):
     FEW_LABELS_RECIPE = {"labeled_elastic": 34.0}
 
     @classmethod
-    def recipe_values(cls, given):
-        if given.get("recipe", cls.recipe) != "paper" and given.get("labeled", cls.labeled) <= cls.FEW_LABELS:
-            return super().recipe_values({**cls.FEW_LABELS_RECIPE, **given})
-        return super().recipe_values(given)
+    def project_values(cls, given):
+        return cls.FEW_LABELS_RECIPE if given.get("labeled", cls.labeled) <= cls.FEW_LABELS else {}
 
 
 class ClassificationAAE(CategoricalAAE):

@@ -121,10 +121,8 @@ class Config(CategoricalConfig):
     PAPER_RECIPE = {**CategoricalConfig.PAPER_RECIPE, "batch_norm": True, "noise_std": 0.0, "input_dropout": 0.2}
 
     @classmethod
-    def recipe_values(cls, given):
-        if given.get("recipe") != "paper" and given.get("labeled"):
-            return {**cls.LABELED_RECIPE, **given}
-        return super().recipe_values(given)
+    def project_values(cls, given):
+        return cls.LABELED_RECIPE if given.get("labeled") else {}
 
     def validate(self):
         super().validate()

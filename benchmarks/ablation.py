@@ -122,8 +122,7 @@ SETTINGS = {
         "classification_aae.py", CHOICE),
     # The classification choice with VAT at ε 2, and with entropy minimisation added (VAT + EntMin).
     "classification_labeled_shift_style_sees_class_vat_2_shared_noise": (
-        "classification_aae.py", ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1",
-                                  "--max-shift", "0", "--vat-epsilon", "2", "--consistency-shared-noise"]),
+        "classification_aae.py", [*CHOICE, "--vat-epsilon", "2"]),
     "classification_labeled_shift_style_sees_class_vat_1_entropy_shared_noise": (
         "classification_aae.py", [*CHOICE, "--entropy-weight", "1"]),
     # The classification choice with agreement with pixel neighbours (SCAN's term): q(y | x) shared with one of

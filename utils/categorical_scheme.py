@@ -75,10 +75,15 @@ class CategoricalConfig(AAEConfig):
     }
 
     @classmethod
+    def project_values(cls, given):
+        """What this project's recipe gives the flags not given that depends on those given (a script's: its labels)."""
+        return {}
+
+    @classmethod
     def recipe_values(cls, given):
         """The flags `given`, over the values of the recipe they name (--recipe paper: PAPER_RECIPE)."""
         if given.get("recipe") != "paper":
-            return given
+            return {**cls.project_values(given), **given}
         names = {field.name for field in dataclasses.fields(cls)}
         return {**{name: value for name, value in cls.PAPER_RECIPE.items() if name in names}, **given}
 
