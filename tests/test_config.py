@@ -70,3 +70,18 @@ def test_help_answers_before_tensorflow_loads():
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["False", "False"]
+
+
+
+def shown_help(script):
+    shown = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    return " ".join(shown.stdout.split())
+
+
+def test_help_shows_the_value_a_run_without_flags_takes():
+    # classification_aae.py's recipe distorts the labeled images with its default 100 labels: --help says 34, not the field's 0;
+    # the dimensionality-reduction script's recipe leaves it off.
+    assert "--labeled 100 or fewer) (default: 34.0)" in shown_help("classification_aae.py")
+    assert parse_config(classification_aae.Config, [])[0].labeled_elastic == 34.0
+    assert "Simard et al. 2003's: 34) (default: 0.0)" in shown_help("dimensionality_reduction_aae.py")

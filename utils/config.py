@@ -151,10 +151,11 @@ def parse_config(config_class, argv=None, description=None):
         raise TypeError(f"{config_class.__qualname__} gives no value to {', '.join(unset)}: set each knob in the script's Config block")
     parser = _Parser(description=description, argument_default=argparse.SUPPRESS)
     hints = typing.get_type_hints(config_class)
+    defaults = config_class.recipe_values({})  # what a run given no flag takes (a recipe may set a field's value)
     for field in dataclasses.fields(config_class):
         flag = "--" + field.name.replace("_", "-")
         kind = hints[field.name]
-        default = field.default
+        default = defaults.get(field.name, field.default)
         help_text = f"{field_metadata(config_class, field.name).get('help', '')} (default: {default!r})"
         if kind is bool:
             parser.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction, help=help_text)
