@@ -137,8 +137,8 @@ SETTINGS = {
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled", "1000"]),
     "classification_all_labels_labeled_shift_style_sees_class_vat_1_elastic_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled", "50000"]),
-    # All labels with VAT's norm for supervised MNIST (ε 2; Miyato et al. 2018, 0.64% test error with all labels):
-    # every image labeled, the perturbation may be larger than with 100 labels, where ε 2 was unstable.
+    # All labels with a larger VAT norm, ε 2: with every image labeled the labels anchor q(y | x), so the
+    # perturbation may be larger than with 100 labels, where ε 2 was unstable.
     "classification_all_labels_labeled_shift_style_sees_class_vat_2_shared_noise": (
         "classification_aae.py", [*CHOICE, "--vat-epsilon", "2", "--labeled", "50000"]),
     # The classification choice with the consistency phase's moved image distorted elastically too (UDA's idea:
