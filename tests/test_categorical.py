@@ -229,8 +229,8 @@ def test_the_defaults_are_this_projects_recipe_and_recipe_paper_gives_the_commit
 
 
 @pytest.mark.parametrize("flags, elastic", [
-    ([], 34.0), (["--labeled", "20"], 34.0), (["--labeled", "1000"], 0.0), (["--labeled", "50000"], 0.0),
-    (["--labeled-elastic", "0"], 0.0), (["--labeled", "1000", "--labeled-elastic", "8"], 8.0), (["--recipe", "paper"], 0.0),
+    ([], 34.0), (["--labeled", "20"], 34.0), (["--labeled", "1000"], 34.0), (["--labeled", "1001"], 0.0), (["--labeled", "50000"], 0.0),
+    (["--labeled-elastic", "0"], 0.0), (["--labeled", "50000", "--labeled-elastic", "8"], 8.0), (["--recipe", "paper"], 0.0),
 ])
 def test_the_classification_recipe_distorts_the_labeled_images_only_with_few_labels_and_a_given_flag_wins(flags, elastic):
     config, _ = parse_config(classification.Config, flags)

@@ -82,6 +82,6 @@ def shown_help(script):
 def test_help_shows_the_value_a_run_without_flags_takes():
     # classification_aae.py's recipe distorts the labeled images with its default 100 labels: --help says 34, not the field's 0;
     # the dimensionality-reduction script's recipe leaves it off.
-    assert "--labeled 100 or fewer) (default: 34.0)" in shown_help("classification_aae.py")
+    assert "--labeled 1000 or fewer) (default: 34.0)" in shown_help("classification_aae.py")
     assert parse_config(classification_aae.Config, [])[0].labeled_elastic == 34.0
     assert "Simard et al. 2003's: 34) (default: 0.0)" in shown_help("dimensionality_reduction_aae.py")
