@@ -72,7 +72,6 @@ def test_help_answers_before_tensorflow_loads():
     assert done.stdout.split() == ["False", "False"]
 
 
-
 def shown_help(script):
     shown = subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr[-2000:]
