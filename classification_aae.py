@@ -84,6 +84,7 @@ class Config(CategoricalConfig):
     neighbours: int = 5  # x' drawn from x's 5 nearest training images
     recoverability_weight: float = 0.0  # cross-entropy of q(y | decoded prior sample (y, z)) to its y
     detach_class_from_reconstruction: bool = False  # the reconstruction's gradient reaches y
+    weight_average: float = 0.0  # no moving average of the encoder's weights (evaluation reads the encoder)
     ingredient_lr: float = 0.1  # SGD of the two phases above
     ingredient_momentum: float = 0.9
     eval_every: int = 1  # the validation error after every epoch (the test set is read only at the end)
@@ -127,18 +128,21 @@ class ClassificationAAE(CategoricalAAE):
             ylabel="digit", xlabel="predicted class",
         )
         save_error_curve(
-            history, "validation_error_eval", f"{out}/error.png",
+            history, self.curves(("validation_error_eval",)), f"{out}/error.png",
             title=f"{len(self.labeled)} labels: validation error per epoch",
             final={"test error": float(np.mean(predicted != self.data.y_test))},
         )
         super().save_figures(model, history)
 
+    def final_errors(self, model):
+        return {"test_error": float(np.mean(self.predict(model, self.data.x_test) != self.data.y_test)),
+                "validation_error": self.validation_error(model)}
+
     def evaluate(self, model):
         predicted = self.predict(model, self.data.x_test)
         return {
             "labeled_images": len(self.labeled),
-            "test_error": float(np.mean(predicted != self.data.y_test)),
-            "validation_error": self.validation_error(model),
+            **self.final_errors(model),
             "per_class_test_error": per_class_error(predicted, self.data.y_test),
             **self.content_measures(model, self.class_digits(model)),
             **super().evaluate(model),

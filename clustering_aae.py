@@ -77,6 +77,7 @@ class Config(CategoricalConfig):
     neighbours: int = 5  # x' drawn from x's 5 nearest training images
     recoverability_weight: float = 0.0  # cross-entropy of q(y | decoded prior sample (y, z)) to its y
     detach_class_from_reconstruction: bool = False  # the reconstruction's gradient reaches y
+    weight_average: float = 0.0  # no moving average of the encoder's weights (evaluation reads the encoder)
     ingredient_lr: float = 0.1  # SGD of the two phases above
     ingredient_momentum: float = 0.9
     eval_every: int = 1  # the validation error after every epoch (the test set is read only at the end)
@@ -119,7 +120,7 @@ class ClusteringAAE(CategoricalAAE):
     def validation_error(self, model):
         return self.validation_errors(model)[0]
 
-    def progress_metrics(self, model):
+    def validation_metrics(self, model):
         paper, majority = self.validation_errors(model)
         return {"validation_error_eval": paper, "validation_error_majority_vote_eval": majority}
 
@@ -132,7 +133,7 @@ class ClusteringAAE(CategoricalAAE):
             row_labels=[f"{i} ({top[i]})" for i in range(k)],
         )
         save_error_curve(
-            history, ("validation_error_eval", "validation_error_majority_vote_eval"), f"{out}/error.png",
+            history, self.curves(("validation_error_eval", "validation_error_majority_vote_eval")), f"{out}/error.png",
             title=f"{k} clusters: validation error per epoch",
             final={"test error": float(np.mean(top[clusters] != self.data.y_test)),
                    "test error, majority vote": float(np.mean(majority[clusters] != self.data.y_test))},
@@ -150,13 +151,17 @@ class ClusteringAAE(CategoricalAAE):
         )
         super().save_figures(model, history)
 
+    def final_errors(self, model):
+        top, majority, validation_clusters, clusters = self.labelled_clusters(model)
+        return {"test_error": float(np.mean(top[clusters] != self.data.y_test)),
+                "test_error_majority_vote": float(np.mean(majority[clusters] != self.data.y_test)),
+                "validation_error": float(np.mean(top[validation_clusters] != self.data.y_val))}
+
     def evaluate(self, model):
         top, majority, validation_clusters, clusters = self.labelled_clusters(model)
         return {
             "clusters": self.num_classes,
-            "test_error": float(np.mean(top[clusters] != self.data.y_test)),
-            "test_error_majority_vote": float(np.mean(majority[clusters] != self.data.y_test)),
-            "validation_error": float(np.mean(top[validation_clusters] != self.data.y_val)),
+            **self.final_errors(model),
             "per_class_test_error": per_class_error(top[clusters], self.data.y_test),
             "cluster_labels": top.tolist(),
             "cluster_labels_majority_vote": majority.tolist(),

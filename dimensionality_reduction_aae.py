@@ -107,6 +107,7 @@ class Config(CategoricalConfig):
     neighbours: int = 5
     recoverability_weight: float = 0.0
     detach_class_from_reconstruction: bool = False  # the reconstruction's gradient reaches y
+    weight_average: float = 0.0
     ingredient_lr: float = 0.1
     ingredient_momentum: float = 0.9
     eval_every: int = 1
@@ -222,7 +223,7 @@ class DimensionalityReductionAAE(CategoricalAAE):
     def errors(self, model, images, labels):
         return {rule: float(np.mean(predicted != labels)) for rule, predicted in self.predicted_digits(model, images).items()}
 
-    def progress_metrics(self, model):
+    def validation_metrics(self, model):
         return {f"validation_error{rule}_eval": value for rule, value in self.errors(model, self.data.x_val, self.data.y_val).items()}
 
     def class_digits(self, model):
@@ -306,17 +307,21 @@ class DimensionalityReductionAAE(CategoricalAAE):
                 row_labels=[f"{i} ({digits[i]})" for i in range(k)],
             )
         save_error_curve(
-            history, tuple(f"validation_error{rule}_eval" for rule in predicted), f"{out}/error.png",
+            history, self.curves(tuple(f"validation_error{rule}_eval" for rule in predicted)), f"{out}/error.png",
             title=f"{kind}: validation error per epoch",
             final={f"test error{RULES[rule]}": float(np.mean(p != self.data.y_test)) for rule, p in predicted.items()},
         )
         super().save_figures(model, history)
 
+    def final_errors(self, model):
+        test = self.errors(model, self.data.x_test, self.data.y_test)
+        validation = self.errors(model, self.data.x_val, self.data.y_val)
+        return {**{f"test_error{rule}": value for rule, value in test.items()},
+                **{f"validation_error{rule}": value for rule, value in validation.items()}}
+
     def evaluate(self, model):
         heads = self.heads(model)
         distances = np.sqrt(((heads[:, None] - heads[None]) ** 2).sum(-1))[np.triu_indices(len(heads), 1)]
-        test = self.errors(model, self.data.x_test, self.data.y_test)
-        validation = self.errors(model, self.data.x_val, self.data.y_val)
         chosen = np.argmax(self.class_log_probabilities(model, self.data.x_test), axis=1)
         if self.labeled is not None:
             setting, used = {"labeled_images": len(self.labeled)}, None
@@ -327,8 +332,7 @@ class DimensionalityReductionAAE(CategoricalAAE):
         return {
             "dimensions": self.config.latent_dim,
             **setting,
-            **{f"test_error{rule}": value for rule, value in test.items()},
-            **{f"validation_error{rule}": value for rule, value in validation.items()},
+            **self.final_errors(model),
             "per_class_test_error": per_class_error(self.predicted_digits(model, self.data.x_test)[""], self.data.y_test),
             "cluster_sizes_test": np.bincount(chosen, minlength=self.num_classes).tolist(),
             "cluster_heads": heads.tolist(),

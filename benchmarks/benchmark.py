@@ -87,6 +87,8 @@ INGREDIENT_ROWS = {
         classification_aae, {**classification_aae.Config.paper_values(), "entropy_weight": 1.0}),
     "classification_aae + labeled elastic distortion": (
         classification_aae, {**classification_aae.Config.paper_values(), "labeled_elastic": 34.0}),
+    "classification_aae + weight average": (
+        classification_aae, {**classification_aae.Config.paper_values(), "weight_average": 0.999}),
     "classification_aae": (classification_aae, {}),
 }
 EPOCH_IMAGES = 60_000  # all of MNIST's training images, validation included

@@ -18,7 +18,9 @@ Beyond the paper, each behind its own weight (0: the phase is not built):
 - recoverability (ClusterGAN, Mukherjee et al. 2019; InfoGAN's mutual information): the encoder
   reads back the y that a prior sample (y, z) was decoded from, so each y draws its own digit;
 - elastic distortion (Simard et al. 2003) of the labeled images, or of the consistency phase's
-  moved image: a change of handwriting that keeps the digit.
+  moved image: a change of handwriting that keeps the digit;
+- weight averaging (Polyak and Juditsky 1992; the Mean Teacher's weights, Tarvainen and Valpola 2017): an
+  exponential moving average of the encoder's weights, which the evaluation reads; training never sees it.
 """
 
 import math
@@ -165,8 +167,8 @@ def neighbour_agreement_loss(q, q_neighbour):
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
                            consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, vat_per_image=False,
                            recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, detach_class=False,
-                           neighbour_weight=0.0, labeled_elastic=0.0, consistency_elastic=0.0, elastic_sigma=4.0, draw=None,
-                           drawn_by=("decoder",)):
+                           neighbour_weight=0.0, labeled_elastic=0.0, consistency_elastic=0.0, elastic_sigma=4.0, weight_average=0.0,
+                           draw=None, drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -191,7 +193,9 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     IMSAT's y is by its terms alone), so the reconstruction cannot split the images by what it needs
     most, their style. With `neighbour_weight` the step input "neighbour_images" holds, for each image
     of the batch, one of its nearest training images, and the consistency phase adds
-    `neighbour_agreement_loss` between the two (SCAN's consistency with mined neighbours).
+    `neighbour_agreement_loss` between the two (SCAN's consistency with mined neighbours). With
+    `weight_average` (a decay per step), a last phase moves the network "encoder_average" towards the
+    encoder's weights (`weight_average_phase`).
 
     `draw(networks, y, z)` is the image decoded from (y, z) (default: the decoder of [y, z]), made
     by the networks named in `drawn_by`, which the reconstruction and recoverability phases train
@@ -304,4 +308,25 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         phases.append(Phase("consistency", ("encoder",), consistency_loss, logs))
     if recoverability_weight:
         phases.append(Phase("recoverability", ("encoder", *drawn_by), recoverability_loss, ("recoverability_loss",)))
+    if weight_average:
+        phases.append(weight_average_phase(weight_average))
     return phases
+
+
+def weight_average_phase(decay, network="encoder", average="encoder_average"):
+    """A phase that keeps `average` an exponential moving average of `network`'s weights:
+    average <- decay * average + (1 - decay) * weights, after every step.
+
+    As a loss, (1 - decay) / 2 * ||average - weights||^2 with the weights held fixed, for an optimizer of
+    plain SGD at rate 1 (no momentum, no decay of the rate): one step along its gradient,
+    (1 - decay) * (average - weights), is exactly the update above, so the trainer needs nothing new and
+    the checkpoint holds the average like any network. It logs the root mean square of average - weights.
+    """
+
+    def loss(networks, inputs):
+        pairs = list(zip(networks[average].trainable_variables, networks[network].trainable_variables))
+        gap = sum(ops.sum(ops.square(mean - ops.stop_gradient(weights))) for mean, weights in pairs)
+        count = sum(math.prod(weights.shape) for _, weights in pairs)
+        return 0.5 * (1.0 - decay) * gap, {f"{average}_gap": ops.sqrt(gap / count)}
+
+    return Phase("weight_average", (average,), loss, (f"{average}_gap",))

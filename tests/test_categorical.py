@@ -428,6 +428,49 @@ def test_style_discriminator_that_sees_y_judges_pairs_and_moves_only_its_phase(p
     step_only(s, model, phase, changes)
 
 
+def test_the_weight_average_phase_is_an_exponential_moving_average_of_the_encoder_and_moves_nothing_else():
+    decay = 0.9
+    s = scheme("classification", labeled=100, weight_average=decay, lr_decay_epoch=0)
+    model = s.build_model()
+    assert model.phases[-1].name == "weight_average" and model.log_names[-1] == "encoder_average_gap"
+    encoder, average = model.networks["encoder"], model.networks["encoder_average"]
+    for live, mean in zip(encoder.get_weights(), average.get_weights()):  # the average starts at the encoder's first weights
+        np.testing.assert_array_equal(live, mean)
+    rng = np.random.default_rng(0)
+    average.set_weights([w + rng.normal(0, 0.1, w.shape).astype(np.float32) for w in average.get_weights()])
+    for name, optimizer in model.optimizers.items():
+        if name != "weight_average":
+            optimizer.learning_rate.assign(0.0)
+    before = snapshot(model)
+    logs = model.train_step(batch(s))
+    after = snapshot(model)
+    for name in model.networks:  # every other network stays, the encoder's weights included
+        moved = [not np.array_equal(a, b) for a, b in zip(before[name], after[name])]
+        assert all(moved) if name == "encoder_average" else not any(moved), name
+    for old, new, live in zip(before["encoder_average"], after["encoder_average"], before["encoder"]):
+        np.testing.assert_allclose(new, decay * old + (1 - decay) * live, rtol=1e-5, atol=1e-7)
+    gaps = np.concatenate([(a - w).ravel() for a, w in zip(before["encoder_average"], before["encoder"])])
+    assert float(logs["encoder_average_gap"]) == pytest.approx(np.sqrt(np.mean(gaps**2)), rel=1e-4)
+
+
+def test_the_evaluation_reads_the_average_and_the_live_encoder_when_asked():
+    s = scheme("classification", labeled=100, weight_average=0.999)
+    model = s.build_model()
+    kernel = model.networks["encoder"].get_layer("class").kernel
+    kernel.assign(kernel * 300)  # the live encoder now sees another q(y | x) than its average
+    images = s.data.x_val[:16]
+    averaged = s.class_probabilities(model, images)
+    np.testing.assert_allclose(averaged, model.networks["encoder_average"].predict(images, verbose=0)[0], atol=1e-6)
+    with s.evaluating("encoder"):
+        live = s.class_probabilities(model, images)
+        np.testing.assert_allclose(np.exp(s.class_log_probabilities(model, images)), live, atol=1e-5)
+    np.testing.assert_allclose(live, model.networks["encoder"].predict(images, verbose=0)[0], atol=1e-6)
+    assert not np.allclose(live, averaged, atol=1e-3)
+    np.testing.assert_allclose(np.exp(s.class_log_probabilities(model, images)), averaged, atol=1e-5)
+    assert set(s.progress_metrics(model)) == {"validation_error_eval", "live_validation_error_eval"}
+    assert "encoder_average" not in scheme("classification", labeled=100).build_model().networks
+
+
 def test_clustering_has_no_classification_phase_and_sees_no_labels():
     s = scheme("clustering", clusters=7)
     model = s.build_model()
@@ -449,11 +492,13 @@ def test_labeled_batches_cycle_through_the_labeled_images_only():
 def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
     flags = [*SMALL, "--labeled", "30", "--epochs", "2",
              "--consistency-weight", "1", "--balance-weight", "1", "--entropy-weight", "1", "--recoverability-weight", "1",
-             "--vat-epsilon-per-image", "--neighbour-weight", "1", "--labeled-elastic", "34", "--consistency-elastic", "20"]
+             "--vat-epsilon-per-image", "--neighbour-weight", "1", "--labeled-elastic", "34", "--consistency-elastic", "20",
+             "--weight-average", "0.9"]
     straight, resumed = straight_and_resumed(
         classification.ClassificationAAE, classification.Config, mnist_npz, flags, tmp_path, monkeypatch)
     assert {key.split("/")[1] for key in straight} >= {
-        "discriminator_class", "discriminator_style", "classification", "consistency", "recoverability"}
+        "discriminator_class", "discriminator_style", "classification", "consistency", "recoverability", "weight_average",
+        "encoder_average"}
     for key in straight:
         np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-4, atol=1e-6, err_msg=key)
 
@@ -461,13 +506,17 @@ def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends
 def test_classification_end_to_end(mnist_npz, tmp_path):
     out = tmp_path / "run"
     metrics = run.main(classification.ClassificationAAE, classification.Config,
-                       ["--data", mnist_npz, "--out", str(out), *SMALL, "--labeled", "30", "--epochs", "2"])
+                       ["--data", mnist_npz, "--out", str(out), *SMALL, "--labeled", "30", "--epochs", "2", "--weight-average", "0.9"])
     for name in ["styles_epoch_001.png", "styles_epoch_002.png", "confusion.png", "error.png", "losses.csv", "losses.png",
                  "config.json", "metrics.json", "labeled_indices.txt", "encoder.keras", "decoder.keras",
-                 "discriminator_class.keras", "discriminator_style.keras"]:
+                 "discriminator_class.keras", "discriminator_style.keras", "encoder_average.keras"]:
         assert (out / name).is_file(), name
     rows = list(csv.DictReader(open(out / "losses.csv")))
-    assert {"classification_loss", "discriminator_class_loss", "validation_error_eval"} <= set(rows[0])
+    assert {"classification_loss", "discriminator_class_loss", "validation_error_eval", "encoder_average_gap"} <= set(rows[0])
+    # The average is what the run reports; the live encoder's errors are beside it, per epoch and at the end.
+    assert float(rows[-1]["validation_error_eval"]) == pytest.approx(metrics["validation_error"])
+    assert float(rows[-1]["live_validation_error_eval"]) == pytest.approx(metrics["live_encoder"]["validation_error"])
+    assert 0 <= metrics["live_encoder"]["test_error"] <= 1
     assert metrics["labeled_images"] == 30 and len(np.loadtxt(out / "labeled_indices.txt")) == 30
     assert 0 <= metrics["test_error"] <= 1 and 0 <= metrics["validation_error"] <= 1
     assert len(metrics["per_class_test_error"]) == 10 and np.isfinite(metrics["minutes"])
@@ -527,6 +576,10 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("clustering", ["--elastic-sigma", "0"], "--elastic-sigma must be positive"),
         ("classification", ["--recipe", "paper", "--labeled-elastic", "34"], "excludes --labeled-elastic 34.0"),
         ("clustering", ["--recipe", "paper", "--consistency-elastic", "34"], "excludes --consistency-elastic 34.0"),
+        ("classification", ["--weight-average", "1"], "--weight-average is a decay per step, below 1, got 1.0"),
+        ("classification", ["--weight-average", "-0.5"], "--weight-average must be at least 0"),
+        ("clustering", ["--weight-average", "0.999"], "it needs --no-batch-norm"),
+        ("classification", ["--recipe", "paper", "--weight-average", "0.999"], "excludes --weight-average 0.999"),
     ],
 )
 def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flags, message):

@@ -7,6 +7,7 @@ q(y | x) on the labeled images, and y is the class; without (section 6) y is a c
 As in utils/scheme.py, what loads TensorFlow is imported in the methods that use it.
 """
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -14,12 +15,13 @@ import numpy as np
 from utils.config import AAEConfig, ConfigError, knob
 from utils.plots import save_image_grid
 from utils.priors import CategoricalPrior, GaussianPrior
-from utils.scheme import Scheme
+from utils.scheme import Scheme, make_optimizer
 
 RECIPES = ("paper", "project")
 # What --recipe paper turns off (labeled_shift, labeled_elastic: the scripts with labels only); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
-               "labeled_elastic", "consistency_elastic", "style_discriminator_sees_class", "detach_class_from_reconstruction")
+               "labeled_elastic", "consistency_elastic", "style_discriminator_sees_class", "detach_class_from_reconstruction",
+               "weight_average")
 INGREDIENT_PHASES = ("consistency", "recoverability")
 VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
 
@@ -63,6 +65,9 @@ class CategoricalConfig(AAEConfig):
     recoverability_weight: float = knob("weight of the cross-entropy of q(y | decoded prior sample) to its y (ClusterGAN)", minimum=0.0)
     detach_class_from_reconstruction: bool = knob(
         "the reconstruction's gradient stops at y: y is shaped by its discriminator and the terms above alone (as IMSAT's)")
+    weight_average: float = knob(
+        "decay per step of an exponential moving average of the encoder's weights, which every evaluation reads "
+        "(0: none; the Mean Teacher's 0.999)", minimum=0.0)
     ingredient_lr: float = knob("learning rate of the consistency and recoverability phases", positive=True)
     ingredient_momentum: float = knob("SGD momentum of the consistency and recoverability phases", minimum=0.0)
 
@@ -72,6 +77,7 @@ class CategoricalConfig(AAEConfig):
         "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
         "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "neighbours": 5, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
         "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "consistency_elastic": 0.0, "elastic_sigma": 4.0,
+        "weight_average": 0.0,
     }
 
     @classmethod
@@ -99,6 +105,11 @@ class CategoricalConfig(AAEConfig):
             raise ConfigError(f"--input-dropout must be below 1, got {self.input_dropout}")
         if self.consistency_weight and not (self.max_shift or self.vat_epsilon or self.consistency_elastic):
             raise ConfigError("--consistency-weight needs a perturbation: --max-shift, --vat-epsilon or --consistency-elastic above 0")
+        if not self.weight_average < 1:
+            raise ConfigError(f"--weight-average is a decay per step, below 1, got {self.weight_average}")
+        if self.weight_average and self.batch_norm:
+            raise ConfigError("--weight-average averages the trainable weights, not batch normalisation's statistics: "
+                              "it needs --no-batch-norm")
         if self.vat_epsilon_per_image and not (self.consistency_weight and self.vat_epsilon):
             raise ConfigError("--vat-epsilon-per-image scales VAT's perturbation: it needs --consistency-weight and --vat-epsilon above 0")
         if self.recipe == "paper":
@@ -194,12 +205,15 @@ class CategoricalAAE(Scheme):
 
     num_classes = 10  # the width of y; clustering sets it from --clusters
     labeled = None  # indices of the labeled training images, or None without labels
-    _logits_model = _logits_of = None  # the encoder up to its softmax, and the encoder it was cut from
+    evaluated = "encoder"  # the network every evaluation encodes with (with --weight-average, its average)
+    _logits_models = None  # per encoder, the encoder up to its softmax
     _vat_scales = None  # with --vat-epsilon-per-image: per training image, its VAT norm over --vat-epsilon
     _neighbours = None  # with --neighbour-weight: per training image, its --neighbours nearest training images
 
     def __init__(self, config, data):
         super().__init__(config, data)
+        if config.weight_average:
+            self.evaluated = "encoder_average"
         if config.neighbour_weight and config.neighbours >= len(data.x_train):
             raise ConfigError(f"--neighbours {config.neighbours} needs more training images than that, got {len(data.x_train)}")
 
@@ -215,7 +229,7 @@ class CategoricalAAE(Scheme):
 
         c, k = self.config, self.num_classes
         sizes = {"hidden_units": c.hidden_units, "hidden_layers": c.hidden_layers, "init_std": c.init_std}
-        return {
+        networks = {
             "encoder": build_two_headed_encoder(k, c.latent_dim, seed=c.seed, batch_norm=c.batch_norm, **sizes),
             "decoder": self.build_decoder(sizes),
             "discriminator_class": build_discriminator(k, seed=c.seed + 200, name="discriminator_class", **sizes),
@@ -223,6 +237,11 @@ class CategoricalAAE(Scheme):
                 c.latent_dim, k if c.style_discriminator_sees_class else 0, seed=c.seed + 300, name="discriminator_style", **sizes
             ),
         }
+        if c.weight_average:  # the average starts at the encoder's first weights
+            average = build_two_headed_encoder(k, c.latent_dim, seed=c.seed, batch_norm=c.batch_norm, name="encoder_average", **sizes)
+            average.set_weights(networks["encoder"].get_weights())
+            networks["encoder_average"] = average
+        return networks
 
     def build_decoder(self, sizes):
         """p(x | y, z): the decoder of [y, z]."""
@@ -240,7 +259,7 @@ class CategoricalAAE(Scheme):
             shared_noise=c.consistency_shared_noise, entropy_weight=c.entropy_weight, detach_class=c.detach_class_from_reconstruction,
             recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
             neighbour_weight=c.neighbour_weight, consistency_elastic=c.consistency_elastic, elastic_sigma=c.elastic_sigma,
-            labeled_elastic=c.labeled_elastic if self.labeled is not None else 0.0,
+            labeled_elastic=c.labeled_elastic if self.labeled is not None else 0.0, weight_average=c.weight_average,
         )
 
     def build_phases(self):
@@ -274,6 +293,8 @@ class CategoricalAAE(Scheme):
         for phase in self.build_phases():
             if phase.name in INGREDIENT_PHASES:
                 optimizers[phase.name] = self.optimizer("sgd", c.ingredient_lr, c.ingredient_momentum, steps)
+        if c.weight_average:  # rate 1, never decayed: its step is the moving average's update (models/categorical_aae.py)
+            optimizers["weight_average"] = make_optimizer("sgd", 1.0)
         return optimizers
 
     def epoch_inputs(self, epoch):
@@ -305,6 +326,18 @@ class CategoricalAAE(Scheme):
 
     # -- using a trained model ----------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def evaluating(self, network):
+        """Every evaluation inside reads `network` (e.g. the live "encoder" beside its average)."""
+        saved, self.evaluated = self.evaluated, network
+        try:
+            yield
+        finally:
+            self.evaluated = saved
+
+    def encode(self, model, images):
+        return model.networks[self.evaluated].predict(images, batch_size=1000, verbose=0)
+
     def class_probabilities(self, model, images):
         return self.encode(model, images)[0]
 
@@ -313,11 +346,12 @@ class CategoricalAAE(Scheme):
         1 - 6e-8 in float32 for hundreds of images, which would tie them when ranking images by q(y = i | x)."""
         import keras
 
-        encoder = model.networks["encoder"]
-        if self._logits_of is not encoder:  # built once per encoder: a new model would retrace predict
-            self._logits_model = keras.Model(encoder.inputs, encoder.get_layer("class_probabilities").input)
-            self._logits_of = encoder
-        logits = self._logits_model.predict(images, batch_size=1000, verbose=0).astype(np.float64)
+        encoder = model.networks[self.evaluated]
+        if self._logits_models is None:
+            self._logits_models = {}
+        if id(encoder) not in self._logits_models:  # built once per encoder: a new model would retrace predict
+            self._logits_models[id(encoder)] = (encoder, keras.Model(encoder.inputs, encoder.get_layer("class_probabilities").input))
+        logits = self._logits_models[id(encoder)][1].predict(images, batch_size=1000, verbose=0).astype(np.float64)
         return log_softmax(logits)
 
     def styles_grid(self, model, rows):
@@ -334,7 +368,30 @@ class CategoricalAAE(Scheme):
         )
 
     def progress_metrics(self, model):
+        metrics = self.validation_metrics(model)
+        if self.config.weight_average:  # the encoder being averaged, at the same step: what the average adds
+            with self.evaluating("encoder"):
+                metrics.update({f"live_{name}": value for name, value in self.validation_metrics(model).items()})
+        return metrics
+
+    def validation_metrics(self, model):
+        """What is measured on the validation images after every --eval-every epochs."""
         return {"validation_error_eval": self.validation_error(model)}
+
+    def final_errors(self, model):
+        """The test and validation errors a run reports (metrics.json); a script defines them."""
+        raise NotImplementedError
+
+    def evaluate(self, model):
+        metrics = super().evaluate(model)
+        if self.config.weight_average:  # the errors of the encoder that was averaged, on the same run
+            with self.evaluating("encoder"):
+                metrics["live_encoder"] = self.final_errors(model)
+        return metrics
+
+    def curves(self, columns):
+        """The columns of losses.csv an error plot draws: `columns`, and with --weight-average the live encoder's beside them."""
+        return (*columns, *(f"live_{column}" for column in columns)) if self.config.weight_average else columns
 
     def validation_error(self, model):
         raise NotImplementedError
