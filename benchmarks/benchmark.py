@@ -180,6 +180,9 @@ def step_flops(model, batch, consistency=False, vat=False, neighbour=False):
         elif phase.name == "cluster_heads":
             # Every (ordered) pair of the m heads, each n-D: a difference, a square, a sum; the gradient twice that.
             flops += 3 * 3 * model.networks["cluster_heads"].inputs[0].shape[1] * weights["cluster_heads"]
+        elif phase.name == "weight_average":
+            # Per encoder weight: the gap, its square and sum, the gradient and the update; no sample involved.
+            flops += 6 * weights["encoder"]
         else:
             raise ValueError(f"no FLOP count for a phase named {phase.name}")
     return flops
