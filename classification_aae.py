@@ -134,15 +134,16 @@ class ClassificationAAE(CategoricalAAE):
         )
         super().save_figures(model, history)
 
-    def final_errors(self, model):
-        return {"test_error": float(np.mean(self.predict(model, self.data.x_test) != self.data.y_test)),
-                "validation_error": self.validation_error(model)}
+    def final_errors(self, model, predicted=None):
+        """The errors of metrics.json; `predicted`: the test images' classes, computed unless given."""
+        predicted = self.predict(model, self.data.x_test) if predicted is None else predicted
+        return {"test_error": float(np.mean(predicted != self.data.y_test)), "validation_error": self.validation_error(model)}
 
     def evaluate(self, model):
         predicted = self.predict(model, self.data.x_test)
         return {
             "labeled_images": len(self.labeled),
-            **self.final_errors(model),
+            **self.final_errors(model, predicted),
             "per_class_test_error": per_class_error(predicted, self.data.y_test),
             **self.content_measures(model, self.class_digits(model)),
             **super().evaluate(model),

@@ -151,17 +151,19 @@ class ClusteringAAE(CategoricalAAE):
         )
         super().save_figures(model, history)
 
-    def final_errors(self, model):
-        top, majority, validation_clusters, clusters = self.labelled_clusters(model)
+    def final_errors(self, model, labelled=None):
+        """The errors of metrics.json, from labelled_clusters() (computed unless given)."""
+        top, majority, validation_clusters, clusters = labelled or self.labelled_clusters(model)
         return {"test_error": float(np.mean(top[clusters] != self.data.y_test)),
                 "test_error_majority_vote": float(np.mean(majority[clusters] != self.data.y_test)),
                 "validation_error": float(np.mean(top[validation_clusters] != self.data.y_val))}
 
     def evaluate(self, model):
-        top, majority, validation_clusters, clusters = self.labelled_clusters(model)
+        labelled = self.labelled_clusters(model)
+        top, majority, validation_clusters, clusters = labelled
         return {
             "clusters": self.num_classes,
-            **self.final_errors(model),
+            **self.final_errors(model, labelled),
             "per_class_test_error": per_class_error(top[clusters], self.data.y_test),
             "cluster_labels": top.tolist(),
             "cluster_labels_majority_vote": majority.tolist(),
