@@ -468,7 +468,13 @@ def test_the_evaluation_reads_the_average_and_the_live_encoder_when_asked():
     assert not np.allclose(live, averaged, atol=1e-3)
     np.testing.assert_allclose(np.exp(s.class_log_probabilities(model, images)), averaged, atol=1e-5)
     assert set(s.progress_metrics(model)) == {"validation_error_eval", "live_validation_error_eval"}
-    assert "encoder_average" not in scheme("classification", labeled=100).build_model().networks
+    assert s.curves(("validation_error_eval",)) == {
+        "validation_error_eval": "validation error eval (averaged encoder)",
+        "live_validation_error_eval": "validation error eval (live encoder)",
+    }
+    plain = scheme("classification", labeled=100)
+    assert "encoder_average" not in plain.build_model().networks
+    assert plain.curves(("validation_error_eval",)) == {"validation_error_eval": "validation error eval"}
 
 
 def test_clustering_has_no_classification_phase_and_sees_no_labels():

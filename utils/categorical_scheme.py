@@ -390,8 +390,13 @@ class CategoricalAAE(Scheme):
         return metrics
 
     def curves(self, columns):
-        """The columns of losses.csv an error plot draws: `columns`, and with --weight-average the live encoder's beside them."""
-        return (*columns, *(f"live_{column}" for column in columns)) if self.config.weight_average else columns
+        """The columns of losses.csv an error plot draws, {column: legend label}: `columns`, and with
+        --weight-average the live encoder's beside them, each label naming the encoder it reads."""
+        labels = {column: column.replace("_", " ") for column in columns}
+        if not self.config.weight_average:
+            return labels
+        return {**{column: f"{label} (averaged encoder)" for column, label in labels.items()},
+                **{f"live_{column}": f"{label} (live encoder)" for column, label in labels.items()}}
 
     def validation_error(self, model):
         raise NotImplementedError

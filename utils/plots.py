@@ -136,14 +136,15 @@ def save_count_matrix(counts, path, title, ylabel, xlabel, row_labels=None, col_
 
 
 def save_error_curve(history, columns, path, title, final=None):
-    """The error per epoch (percent) of each of `columns` (one name or several), and `final`
-    {label: error} drawn as points at the last epoch."""
-    columns = (columns,) if isinstance(columns, str) else tuple(columns)
+    """The error per epoch (percent) of each of `columns` (one name, several, or {name: legend label}),
+    and `final` {label: error} drawn as points at the last epoch."""
+    columns = (columns,) if isinstance(columns, str) else columns
+    labels = dict(columns) if isinstance(columns, dict) else {column: column.replace("_", " ") for column in columns}
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
-    for i, column in enumerate(columns):
+    for i, (column, label) in enumerate(labels.items()):
         points = [(row["epoch"], 100 * row[column]) for row in history if row.get(column) not in (None, "")]
         if points:
-            ax.plot(*zip(*points), marker="o", ms=2, color=f"C{i}", label=column.replace("_", " "))
+            ax.plot(*zip(*points), marker="o", ms=2, color=f"C{i}", label=label)
     last = history[-1]["epoch"] if history else 0
     for i, (label, value) in enumerate((final or {}).items(), start=len(columns)):
         ax.plot([last], [100 * value], marker="*", ms=10, ls="", color=f"C{i}", label=f"{label}: {100 * value:.2f}%")
