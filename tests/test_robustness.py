@@ -525,8 +525,9 @@ def test_ctrl_c_while_the_script_starts_is_one_line(mnist_npz, tmp_path):
     )
     # While TensorFlow loads: once its library is mapped into the process (a fixed sleep missed that
     # moment on a loaded machine), and well before the import ends. Some library code run by that
-    # import swallows a KeyboardInterrupt (a bare except), as it would a user's first Ctrl-C: press
-    # again, as a user would, until the process ends, as long as it has not started the run.
+    # import swallows a KeyboardInterrupt (a bare except); main() remembers the Ctrl-C and raises it
+    # once the import ends. Press again, as a user would, until the process ends, as long as it has
+    # not started the run.
     maps, deadline = f"/proc/{process.pid}/maps", time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         with contextlib.suppress(OSError), open(maps) as stream:
@@ -540,6 +541,40 @@ def test_ctrl_c_while_the_script_starts_is_one_line(mnist_npz, tmp_path):
     lines = [line for line in stderr.splitlines() if not TF_LOG.match(line)]
     assert process.returncode in (130, -signal.SIGINT) and lines == ["error: interrupted"], stderr
     assert not out.exists()
+
+
+class _SwallowingImport:
+    """A finder for utils.training whose import, like TensorFlow's, catches a Ctrl-C pressed during it."""
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.util
+
+        return importlib.util.spec_from_loader(name, self) if name == "utils.training" else None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here
+        except BaseException:  # noqa: BLE001 (the library code this stands for)
+            pass
+        module.TrainingStopped = training.TrainingStopped
+
+
+def test_a_ctrl_c_swallowed_by_the_tensorflow_import_still_interrupts(monkeypatch):
+    import utils
+
+    monkeypatch.setattr(utils, "training", training)  # the import below rebinds it: restored at the end
+    monkeypatch.delitem(sys.modules, "utils.training")
+    monkeypatch.setattr(sys, "meta_path", [_SwallowingImport(), *sys.meta_path])
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        run._import_training()
+    assert signal.getsignal(signal.SIGINT) is handler
+    monkeypatch.setitem(sys.modules, "utils.training", training)
+    assert run._import_training() is training.TrainingStopped  # no Ctrl-C: the import as it was
 
 
 def test_ctrl_c_in_main_before_training_is_one_line(mnist_npz, tmp_path, monkeypatch, capsys):

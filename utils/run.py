@@ -8,6 +8,8 @@ import errno
 import json
 import logging
 import os
+import signal
+import threading
 import typing
 
 from utils.checkpoint import CHECKPOINT, CheckpointError, read_checkpoint_meta, restore_checkpoint
@@ -31,10 +33,32 @@ class _WithoutRetracingNotes(logging.Filter):
         return "triggered tf.function retracing" not in record.getMessage()
 
 
+def _import_training():
+    """utils.training, which loads TensorFlow (seconds). Some code run by that import catches every
+    exception, a KeyboardInterrupt too: a Ctrl-C pressed then is remembered and raised once it ends."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread has signal handlers
+        from utils.training import TrainingStopped
+        return TrainingStopped
+    pressed = []
+
+    def remember(signum, frame):
+        pressed.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, remember)
+    try:
+        from utils.training import TrainingStopped
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+    if pressed:
+        raise KeyboardInterrupt
+    return TrainingStopped
+
+
 def main(scheme_class, config_class, argv=None):
     """Parse the flags, train (or resume, or only evaluate) and write every output; returns the metrics."""
     config, given = parse_config(config_class, argv, description=(scheme_class.__doc__ or "").strip())
-    from utils.training import TrainingStopped  # TensorFlow loads here
+    TrainingStopped = _import_training()  # TensorFlow loads here
     tensorflow_log = logging.getLogger("tensorflow")
     if not any(isinstance(f, _WithoutRetracingNotes) for f in tensorflow_log.filters):
         tensorflow_log.addFilter(_WithoutRetracingNotes())
