@@ -58,6 +58,24 @@ def build_two_headed_encoder(classes, latent_dim, *, hidden_units, hidden_layers
     return keras.Model(images, [y, z], name=name)
 
 
+def two_headed_encoder_pass(encoder, images, perturb_hidden, training=True):
+    """`encoder(images, training=training)` of a `build_two_headed_encoder` network, layer by layer, with
+    `perturb_hidden(x, i)` applied to the output of its i-th hidden layer (i from 0; after the ReLU)."""
+    names = {layer.name for layer in encoder.layers}
+    x = encoder.get_layer("flatten")(images)
+    i = 0
+    while (name := f"{encoder.name}_hidden_{i + 1}") in names:
+        x = encoder.get_layer(name)(x)
+        if f"{name}_norm" in names:
+            x = encoder.get_layer(f"{name}_relu")(encoder.get_layer(f"{name}_norm")(x, training=training))
+        x = perturb_hidden(x, i)
+        i += 1
+    y, z = encoder.get_layer("class")(x), encoder.get_layer("style")(x)
+    if "class_norm" in names:
+        y, z = encoder.get_layer("class_norm")(y, training=training), encoder.get_layer("style_norm")(z, training=training)
+    return encoder.get_layer("class_probabilities")(y), z
+
+
 def build_decoder(latent_dim, label_dim=0, *, hidden_units, hidden_layers, init_std, seed, name="decoder", label_first=False):
     """Code (latent_dim,) [+ one-hot label (label_dim,)] -> image (28, 28) in [0, 1].
 

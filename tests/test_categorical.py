@@ -11,7 +11,7 @@ import tensorflow as tf
 
 import classification_aae as classification
 import clustering_aae as clustering
-from models import build_two_headed_encoder
+from models import build_two_headed_encoder, categorical_aae
 from models.categorical_aae import (
     categorical_aae_phases,
     conditional_entropy,
@@ -19,6 +19,7 @@ from models.categorical_aae import (
     elastic_displacements,
     elastic_images,
     gaussian_smoother,
+    hidden_noise_pass,
     kl_divergence,
     marginal_entropy,
     neighbour_agreement_loss,
@@ -26,6 +27,7 @@ from models.categorical_aae import (
     shift_offsets,
     virtual_adversarial_perturbation,
 )
+from models.networks import two_headed_encoder_pass
 from tests.conftest import straight_and_resumed, tiny_data
 from utils import run
 from utils.categorical_scheme import (
@@ -49,6 +51,56 @@ def test_two_headed_encoder_gives_a_softmax_and_a_linear_code():
     assert y.shape == (4, 16) and z.shape == (4, 5)
     np.testing.assert_allclose(np.sum(y, axis=1), 1, rtol=1e-5)
     assert np.all(np.asarray(y) > 0)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_the_encoder_pass_layer_by_layer_is_the_encoder_and_perturbs_each_hidden_layer(batch_norm):
+    encoder = build_two_headed_encoder(16, 5, hidden_units=32, hidden_layers=3, init_std=0.1, seed=0, batch_norm=batch_norm)
+    images = tf.constant(np.random.default_rng(0).uniform(0, 1, (8, 28, 28)).astype(np.float32))
+    seen = []
+
+    def record(hidden, layer):
+        seen.append((layer, tuple(hidden.shape)))
+        return hidden
+
+    for got, want in zip(two_headed_encoder_pass(encoder, images, record), encoder(images, training=True)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert seen == [(0, (8, 32)), (1, (8, 32)), (2, (8, 32))]
+    y, _ = two_headed_encoder_pass(encoder, images, lambda hidden, layer: hidden * 0)  # every unit silenced: y is the bias's softmax
+    np.testing.assert_allclose(y, np.broadcast_to(y[:1], y.shape), rtol=1e-5)
+
+
+def test_hidden_noise_is_multiplicative_reproducible_and_its_own_per_draw(monkeypatch):
+    encoder = build_two_headed_encoder(10, 5, hidden_units=64, hidden_layers=2, init_std=0.1, seed=0, batch_norm=False)
+    images = tf.constant(np.random.default_rng(0).uniform(0, 1, (64, 28, 28)).astype(np.float32))
+    seed = tf.constant([3, 4], tf.int32)
+    clean = encoder(images, training=True)
+    for got, want in zip(hidden_noise_pass(encoder, seed, 0.0, draw=1)(images), clean):
+        np.testing.assert_allclose(got, want, rtol=1e-6)  # std 0: the encoder itself
+    same = hidden_noise_pass(encoder, seed, 0.5, draw=1)(images)
+    for got, want in zip(hidden_noise_pass(encoder, seed, 0.5, draw=1)(images), same):
+        np.testing.assert_array_equal(got, want)  # the same seed and draw: the same noise
+    assert not np.allclose(same[1], hidden_noise_pass(encoder, seed, 0.5, draw=2)(images)[1])  # another draw
+    assert not np.allclose(same[1], clean[1])
+
+    # Each hidden unit times its own 1 + N(0, 0.5^2): a silent ReLU stays 0.
+    seen = []
+
+    def watched(network, x, perturb):
+        def perturb_and_keep(hidden, layer):
+            seen.append((hidden, perturb(hidden, layer)))
+            return seen[-1][1]
+
+        return two_headed_encoder_pass(network, x, perturb_and_keep)
+
+    monkeypatch.setattr(categorical_aae, "two_headed_encoder_pass", watched)
+    hidden_noise_pass(encoder, seed, 0.5, draw=1)(images)
+    (hidden, noisy), (second, second_noisy) = ((np.asarray(a), np.asarray(b)) for a, b in seen)
+    assert np.all(noisy[hidden == 0] == 0) and np.any(hidden == 0)
+    factors = noisy[hidden > 1e-3] / hidden[hidden > 1e-3]
+    assert factors.mean() == pytest.approx(1.0, abs=0.02) and factors.std() == pytest.approx(0.5, rel=0.05)
+    both = (hidden > 1e-3) & (second > 1e-3)  # each layer its own draw: unit by unit, other factors
+    assert not np.allclose(noisy[both] / hidden[both], second_noisy[both] / second[both])
 
 
 def test_categorical_prior_is_one_hot_and_uniform():
@@ -191,7 +243,7 @@ def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, change
     if kind == "classification":
         extra.update(labeled_shift=2, labeled_elastic=34.0)
     s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, entropy_weight=1.0, vat_epsilon=1.0, vat_epsilon_per_image=True,
-               neighbour_weight=1.0, recoverability_weight=1.0, consistency_elastic=34.0, lr_decay_epoch=0, **extra)
+               neighbour_weight=1.0, recoverability_weight=1.0, consistency_elastic=34.0, hidden_noise=0.5, lr_decay_epoch=0, **extra)
     model = s.build_model()
     assert [p.name for p in model.phases][-2:] == ["consistency", "recoverability"]
     assert {"consistency_kl", "marginal_entropy", "conditional_entropy", "neighbour_loss", "recoverability_loss"} <= set(model.log_names)
@@ -403,18 +455,21 @@ def test_per_image_vat_scales_follow_each_images_neighbour_distance_at_median_on
     assert "vat_scale" not in scheme("clustering", clusters=5).epoch_inputs(0)
 
 
+@pytest.mark.parametrize("noise_std, hidden_noise", [(0.3, 0.0), (0.0, 0.5)])
 @pytest.mark.parametrize("shared_noise", [True, False])
-def test_consistency_passes_share_the_input_noise_only_when_asked(shared_noise):
-    # No shift and no VAT: with one draw of the input noise the two passes see the same image.
+def test_consistency_passes_share_the_input_noise_only_when_asked_and_the_hidden_noise_always(shared_noise, noise_std, hidden_noise):
+    # No shift and no VAT: with one draw of the input noise the two passes see the same image; the hidden
+    # units' noise is one draw per batch and step, whichever the input noise.
     s = scheme("classification", batch_norm=False)
     networks = s.build_model().networks
     kernel = networks["encoder"].get_layer("class").kernel
     kernel.assign(kernel * 300)  # an encoder whose q(y | x) depends on the image
-    phase = categorical_aae_phases(noise_std=0.3, consistency_weight=1.0, max_shift=0, shared_noise=shared_noise)[-1]
+    phase = categorical_aae_phases(
+        noise_std=noise_std, consistency_weight=1.0, max_shift=0, shared_noise=shared_noise, hidden_noise=hidden_noise)[-1]
     assert phase.name == "consistency"
     inputs = {"images": tf.constant(s.data.x_val[:32]), "noise_seed": tf.constant([3, 4], tf.int32)}
     _, logs = phase.loss(networks, inputs)
-    if shared_noise:
+    if shared_noise or hidden_noise:
         assert float(logs["consistency_kl"]) == pytest.approx(0.0, abs=1e-6)
     else:
         assert float(logs["consistency_kl"]) > 1e-6
@@ -499,7 +554,7 @@ def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends
     flags = [*SMALL, "--labeled", "30", "--epochs", "2",
              "--consistency-weight", "1", "--balance-weight", "1", "--entropy-weight", "1", "--recoverability-weight", "1",
              "--vat-epsilon-per-image", "--neighbour-weight", "1", "--labeled-elastic", "34", "--consistency-elastic", "20",
-             "--weight-average", "0.9"]
+             "--weight-average", "0.9", "--hidden-noise", "0.5"]
     straight, resumed = straight_and_resumed(
         classification.ClassificationAAE, classification.Config, mnist_npz, flags, tmp_path, monkeypatch)
     assert {key.split("/")[1] for key in straight} >= {
@@ -586,6 +641,8 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("classification", ["--weight-average", "-0.5"], "--weight-average must be at least 0"),
         ("clustering", ["--weight-average", "0.999"], "it needs --no-batch-norm"),
         ("classification", ["--recipe", "paper", "--weight-average", "0.999"], "excludes --weight-average 0.999"),
+        ("classification", ["--hidden-noise", "-1"], "--hidden-noise must be at least 0"),
+        ("clustering", ["--recipe", "paper", "--hidden-noise", "0.5"], "excludes --hidden-noise 0.5"),
     ],
 )
 def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flags, message):

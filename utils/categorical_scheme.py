@@ -21,7 +21,7 @@ RECIPES = ("paper", "project")
 # What --recipe paper turns off (labeled_shift, labeled_elastic: the scripts with labels only); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
                "labeled_elastic", "consistency_elastic", "style_discriminator_sees_class", "detach_class_from_reconstruction",
-               "weight_average")
+               "weight_average", "hidden_noise")
 INGREDIENT_PHASES = ("consistency", "recoverability")
 VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
 
@@ -68,6 +68,9 @@ class CategoricalConfig(AAEConfig):
     weight_average: float = knob(
         "decay per step of an exponential moving average of the encoder's weights, which every evaluation reads "
         "(0: none; the Mean Teacher's 0.999)", minimum=0.0)
+    hidden_noise: float = knob(
+        "std of the multiplicative Gaussian noise on each of the encoder's hidden units in training, 1 + N(0, std^2) "
+        "(0: none; Gaussian dropout, Srivastava et al. 2014: 1 is dropout's p = 0.5)", minimum=0.0)
     ingredient_lr: float = knob("learning rate of the consistency and recoverability phases", positive=True)
     ingredient_momentum: float = knob("SGD momentum of the consistency and recoverability phases", minimum=0.0)
 
@@ -77,7 +80,7 @@ class CategoricalConfig(AAEConfig):
         "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
         "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "neighbours": 5, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
         "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "consistency_elastic": 0.0, "elastic_sigma": 4.0,
-        "weight_average": 0.0,
+        "weight_average": 0.0, "hidden_noise": 0.0,
     }
 
     @classmethod
@@ -260,6 +263,7 @@ class CategoricalAAE(Scheme):
             recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
             neighbour_weight=c.neighbour_weight, consistency_elastic=c.consistency_elastic, elastic_sigma=c.elastic_sigma,
             labeled_elastic=c.labeled_elastic if self.labeled is not None else 0.0, weight_average=c.weight_average,
+            hidden_noise=c.hidden_noise,
         )
 
     def build_phases(self):
