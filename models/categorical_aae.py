@@ -62,9 +62,9 @@ def hidden_noise_pass(encoder, seed, std, draw):
     (Srivastava et al. 2014's Gaussian dropout: std 1 is dropout's variance at p = 0.5, 0.5 at p = 0.2;
     multiplicative, so the network cannot outgrow it by scaling its activations up).
 
-    Drawn from the step's seed and `draw`, so a resumed run draws the same noise. One draw per batch of
-    images and step, which every pass over that batch shares (the phases' input noise is each their own):
-    a draw for each pass made the classification step about 1.4 times as long on a 2-core CPU.
+    Drawn from the step's seed and `draw`, so a resumed run draws the same noise: one draw per batch of
+    images and step, which every pass over that batch shares (the phases' input noise is each their own),
+    so the consistency phase's passes differ by their perturbation alone.
     """
     seed = seed + tf.constant([0, 1], seed.dtype) * draw
 

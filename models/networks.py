@@ -64,7 +64,8 @@ def two_headed_encoder_pass(encoder, images, perturb_hidden, training=True):
     names = {layer.name for layer in encoder.layers}
     x = encoder.get_layer("flatten")(images)
     i = 0
-    while (name := f"{encoder.name}_hidden_{i + 1}") in names:
+    while f"{encoder.name}_hidden_{i + 1}" in names:  # (AutoGraph, which traces the step, cannot read an assignment expression)
+        name = f"{encoder.name}_hidden_{i + 1}"
         x = encoder.get_layer(name)(x)
         if f"{name}_norm" in names:
             x = encoder.get_layer(f"{name}_relu")(encoder.get_layer(f"{name}_norm")(x, training=training))
