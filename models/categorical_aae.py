@@ -68,7 +68,7 @@ def hidden_noise_pass(encoder, seed, std, draw):
     """
     seed = seed + tf.constant([0, 1], seed.dtype) * draw
 
-    def perturb(hidden, layer):  # each layer its own draw, apart from the input noise's (whose first entry adds 0)
+    def perturb(hidden, layer):  # each layer its own draw; seeds (2 + layer, draw), the input noise's (0, offset) and (1, offset)
         factor = 1.0 + std * tf.random.stateless_normal(tf.shape(hidden), seed + tf.constant([2 + layer, 0], seed.dtype), alg=RNG)
         return hidden * factor
 
