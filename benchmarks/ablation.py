@@ -151,6 +151,9 @@ SETTINGS = {
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--hidden-noise", "0.5"]),
     "classification_all_labels_labeled_shift_style_sees_class_vat_1_hidden_noise_0_5_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled", "50000", "--hidden-noise", "0.5"]),
+    # Half that std (a quarter of the variance): whether the harm of 0.5 shrinks with the noise or turns to a gain.
+    "classification_all_labels_labeled_shift_style_sees_class_vat_1_hidden_noise_0_25_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled", "50000", "--hidden-noise", "0.25"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
