@@ -145,7 +145,7 @@ SETTINGS = {
     "classification_labeled_shift_elastic_style_sees_class_vat_1_consistency_elastic_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--consistency-elastic", "34"]),
     # The 100-label default with each hidden unit of the encoder multiplied by 1 + N(0, 0.5^2) in training (Gaussian
-    # dropout, Srivastava et al. 2014, at dropout's variance for p = 0.2): the 100 labeled images are fitted exactly.
+    # dropout, Srivastava et al. 2014, at dropout's variance for p = 0.2): each labeled image is seen 500 times an epoch.
     # With all labels, where noise at every layer gives the Ladder network most of its gain (Pezeshki et al. 2016).
     "classification_labeled_shift_elastic_style_sees_class_vat_1_hidden_noise_0_5_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--hidden-noise", "0.5"]),
