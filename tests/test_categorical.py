@@ -250,6 +250,18 @@ def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, change
     step_only(s, model, phase, changes)
 
 
+def test_the_ingredient_phases_can_train_with_adam_as_vats_authors_train_their_term():
+    import keras
+
+    s = scheme("classification", labeled=100, consistency_weight=1.0, recoverability_weight=1.0, vat_epsilon=1.0,
+               ingredient_optimizer="adam", classification_optimizer="adam", lr_decay_epoch=0)
+    model = s.build_model()
+    kinds = {name: type(optimizer) for name, optimizer in model.optimizers.items()}
+    assert {name for name, kind in kinds.items() if kind is keras.optimizers.Adam} == {"consistency", "recoverability", "classification"}
+    assert model.optimizers["consistency"].beta_1 == 0.9
+    step_only(s, model, "consistency", {"encoder"})  # Adam's first step moves every weight with a gradient: still the encoder's only
+
+
 def test_the_paper_recipe_has_no_ingredient_phase_and_refuses_an_ingredient():
     with pytest.raises(ConfigError, match="--recipe paper .* excludes --consistency-weight 1.0"):
         clustering.Config(recipe="paper", consistency_weight=1.0, balance_weight=0.5).validate()
@@ -554,7 +566,7 @@ def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends
     flags = [*SMALL, "--labeled", "30", "--epochs", "2",
              "--consistency-weight", "1", "--balance-weight", "1", "--entropy-weight", "1", "--recoverability-weight", "1",
              "--vat-epsilon-per-image", "--neighbour-weight", "1", "--labeled-elastic", "34", "--consistency-elastic", "20",
-             "--weight-average", "0.9", "--hidden-noise", "0.5"]
+             "--weight-average", "0.9", "--hidden-noise", "0.5", "--classification-optimizer", "adam", "--ingredient-optimizer", "adam"]
     straight, resumed = straight_and_resumed(
         classification.ClassificationAAE, classification.Config, mnist_npz, flags, tmp_path, monkeypatch)
     assert {key.split("/")[1] for key in straight} >= {
@@ -643,6 +655,7 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("classification", ["--recipe", "paper", "--weight-average", "0.999"], "excludes --weight-average 0.999"),
         ("classification", ["--hidden-noise", "-1"], "--hidden-noise must be at least 0"),
         ("clustering", ["--recipe", "paper", "--hidden-noise", "0.5"], "excludes --hidden-noise 0.5"),
+        ("classification", ["--ingredient-optimizer", "rmsprop"], "--ingredient-optimizer must be one of sgd, adam, got 'rmsprop'"),
     ],
 )
 def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flags, message):

@@ -88,7 +88,7 @@ def test_fixed_heads_are_a_simplex_that_no_phase_moves():
 # What the encoder sees and each ingredient: the fields a categorical script's recipe sets.
 RECIPE_FIELDS = ("batch_norm", "noise_std", "input_dropout", "consistency_weight", "max_shift", "vat_epsilon",
                  "vat_epsilon_per_image", "consistency_shared_noise", "balance_weight", "entropy_weight",
-                 "recoverability_weight", "style_discriminator_sees_class", "ingredient_lr", "ingredient_momentum")
+                 "recoverability_weight", "style_discriminator_sees_class", "ingredient_optimizer", "ingredient_lr", "ingredient_momentum")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from utils.config import AAEConfig, ConfigError, knob
+from utils.config import OPTIMIZERS, AAEConfig, ConfigError, knob
 from utils.plots import save_image_grid
 from utils.priors import CategoricalPrior, GaussianPrior
 from utils.scheme import Scheme, make_optimizer
@@ -71,6 +71,9 @@ class CategoricalConfig(AAEConfig):
     hidden_noise: float = knob(
         "std of the multiplicative Gaussian noise on each of the encoder's hidden units in training, 1 + N(0, std^2) "
         "(0: none; Gaussian dropout, Srivastava et al. 2014: 1 is dropout's p = 0.5)", minimum=0.0)
+    ingredient_optimizer: str = knob(
+        "optimizer of the consistency and recoverability phases: sgd (with --ingredient-momentum) or adam (beta_1 0.9; "
+        "VAT's own)", choices=OPTIMIZERS)
     ingredient_lr: float = knob("learning rate of the consistency and recoverability phases", positive=True)
     ingredient_momentum: float = knob("SGD momentum of the consistency and recoverability phases", minimum=0.0)
 
@@ -296,7 +299,7 @@ class CategoricalAAE(Scheme):
             optimizers["classification"] = self.optimizer(c.classification_optimizer, c.classification_lr, c.classification_momentum, steps)
         for phase in self.build_phases():
             if phase.name in INGREDIENT_PHASES:
-                optimizers[phase.name] = self.optimizer("sgd", c.ingredient_lr, c.ingredient_momentum, steps)
+                optimizers[phase.name] = self.optimizer(c.ingredient_optimizer, c.ingredient_lr, c.ingredient_momentum, steps)
         if c.weight_average:  # rate 1, never decayed: its step is the moving average's update (models/categorical_aae.py)
             optimizers["weight_average"] = make_optimizer("sgd", 1.0)
         return optimizers
