@@ -63,6 +63,9 @@ class Config(CategoricalConfig):
     labeled_elastic: float = option(
         0.0, "and distort it elastically, displacements of this scale alpha (0: none; Simard et al. 2003's: 34; "
         "this project's recipe gives 34 with --labeled 1000 or fewer)", minimum=0.0)
+    consistency_in_classification: bool = option(
+        False, "add the consistency phase's terms to the classification loss: one phase, trained by the classification "
+        "optimizer (as VAT's authors train their term), instead of a phase of their own")
     lr_decay_epoch: int = 50
     lr_decay: float = 0.1
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.

@@ -83,6 +83,8 @@ class Config(CategoricalConfig):
     labeled_shift: int = option(0, "move each labeled image by up to this many pixels in the classification phase (0: the paper)", minimum=0)
     labeled_elastic: float = option(
         0.0, "and distort it elastically, displacements of this scale alpha (0: none; Simard et al. 2003's: 34)", minimum=0.0)
+    consistency_in_classification: bool = option(
+        False, "with --labeled, add the consistency phase's terms to the classification loss (one phase, one optimizer)")
     lr_decay_epoch: int = 30
     lr_decay: float = 0.1
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.

@@ -158,9 +158,12 @@ SETTINGS = {
         "classification_aae.py", [*CHOICE, "--labeled", "50000", "--hidden-noise", "0.25"]),
     # The 100-label default with the classification and consistency phases on Adam (beta_1 0.9) at 0.001, as VAT's
     # authors train their term with the cross-entropy (Adam at 0.002 times 0.9 per epoch: 0.00106 on average over
-    # 15 epochs); the other phases keep the paper's SGD.
+    # 15 epochs); the other phases keep the paper's SGD. First each phase on its own Adam; then, as VAT's authors
+    # train it, the consistency term inside the classification phase, one Adam on the sum.
     "classification_labeled_shift_elastic_style_sees_class_vat_1_adam_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", *ADAM]),
+    "classification_labeled_shift_elastic_style_sees_class_vat_1_in_classification_adam_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--consistency-in-classification", *ADAM[:4]]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),

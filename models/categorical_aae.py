@@ -190,7 +190,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
                            consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, vat_per_image=False,
                            recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, detach_class=False,
                            neighbour_weight=0.0, labeled_elastic=0.0, consistency_elastic=0.0, elastic_sigma=4.0, weight_average=0.0,
-                           hidden_noise=0.0, draw=None, drawn_by=("decoder",)):
+                           hidden_noise=0.0, consistency_in_classification=False, draw=None, drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -220,7 +220,9 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     encoder's weights (`weight_average_phase`). With `hidden_noise` (a std), every pass of the encoder on
     corrupted images multiplies each hidden unit by its own draw of 1 + N(0, hidden_noise^2)
     (`hidden_noise_pass`), one draw per batch of images and step: VAT's probe and the consistency
-    phase's passes share it, whether or not they share the input noise.
+    phase's passes share it, whether or not they share the input noise. With
+    `consistency_in_classification` the consistency phase's terms are added to the classification loss:
+    one phase, one optimizer on the sum, as VAT's authors train their term with the cross-entropy.
 
     `draw(networks, y, z)` is the image decoded from (y, z) (default: the decoder of [y, z]), made
     by the networks named in `drawn_by`, which the reconstruction and recoverability phases train
@@ -333,12 +335,21 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         discriminator_phase("style", 1),
         Phase("generator", ("encoder",), generator_loss, ("generator_class_loss", "generator_style_loss")),
     ]
-    if classification:
-        phases.append(Phase("classification", ("encoder",), classification_loss, ("classification_loss", "labeled_accuracy")))
-    if consistency_weight or balance_weight or entropy_weight or neighbour_weight:
-        logs = (("consistency_kl",) * bool(consistency_weight) + ("marginal_entropy",) * bool(balance_weight)
-                + ("conditional_entropy",) * bool(entropy_weight) + ("neighbour_loss",) * bool(neighbour_weight))
-        phases.append(Phase("consistency", ("encoder",), consistency_loss, logs))
+    consistency_logs = (("consistency_kl",) * bool(consistency_weight) + ("marginal_entropy",) * bool(balance_weight)
+                        + ("conditional_entropy",) * bool(entropy_weight) + ("neighbour_loss",) * bool(neighbour_weight))
+    if consistency_in_classification:
+        def classification_and_consistency_loss(networks, inputs):
+            cross_entropy, logs = classification_loss(networks, inputs)
+            consistency, more = consistency_loss(networks, inputs)
+            return cross_entropy + consistency, {**logs, **more}
+
+        phases.append(Phase("classification", ("encoder",), classification_and_consistency_loss,
+                            ("classification_loss", "labeled_accuracy", *consistency_logs)))
+    else:
+        if classification:
+            phases.append(Phase("classification", ("encoder",), classification_loss, ("classification_loss", "labeled_accuracy")))
+        if consistency_logs:
+            phases.append(Phase("consistency", ("encoder",), consistency_loss, consistency_logs))
     if recoverability_weight:
         phases.append(Phase("recoverability", ("encoder", *drawn_by), recoverability_loss, ("recoverability_loss",)))
     if weight_average:

@@ -262,6 +262,37 @@ def test_the_ingredient_phases_can_train_with_adam_as_vats_authors_train_their_t
     step_only(s, model, "consistency", {"encoder"})  # Adam's first step moves every weight with a gradient: still the encoder's only
 
 
+def test_the_consistency_terms_inside_the_classification_phase_are_the_two_phases_losses_summed():
+    s = scheme("classification", labeled=100, batch_norm=False)
+    networks = s.build_model().networks
+    kernel = networks["encoder"].get_layer("class").kernel
+    kernel.assign(kernel * 300)  # an encoder whose q(y | x) depends on the image: the KL is not 0
+    settings = dict(classification=True, noise_std=0.3, consistency_weight=1.0, max_shift=0, vat_epsilon=1.0, shared_noise=True,
+                    balance_weight=0.5, labeled_shift=2)
+    apart = {phase.name: phase for phase in categorical_aae_phases(**settings)}
+    joint = {phase.name: phase for phase in categorical_aae_phases(**settings, consistency_in_classification=True)}
+    assert "consistency" not in joint and list(joint)[-1] == "classification"
+    assert joint["classification"].logs == apart["classification"].logs + apart["consistency"].logs
+    labels = np.eye(10, dtype=np.float32)[s.data.y_train[:20]]
+    inputs = {"images": tf.constant(s.data.x_val[:32]), "labeled_images": tf.constant(s.data.x_train[:20]),
+              "labels": tf.constant(labels), "noise_seed": tf.constant([3, 4], tf.int32)}
+    total, logs = joint["classification"].loss(networks, inputs)
+    cross_entropy, _ = apart["classification"].loss(networks, inputs)
+    consistency, more = apart["consistency"].loss(networks, inputs)
+    assert float(more["consistency_kl"]) > 1e-5
+    assert float(total) == pytest.approx(float(cross_entropy) + float(consistency), rel=1e-5)
+    assert float(logs["consistency_kl"]) == pytest.approx(float(more["consistency_kl"]), rel=1e-5)
+
+
+def test_the_classification_phase_with_the_consistency_terms_changes_only_the_encoder():
+    s = scheme("classification", labeled=100, consistency_weight=1.0, vat_epsilon=1.0, max_shift=0, consistency_in_classification=True,
+               classification_optimizer="adam", lr_decay_epoch=0)
+    model = s.build_model()
+    assert [p.name for p in model.phases][-1] == "classification" and "consistency_kl" in model.log_names
+    assert "consistency" not in model.optimizers
+    step_only(s, model, "classification", {"encoder"})
+
+
 def test_the_paper_recipe_has_no_ingredient_phase_and_refuses_an_ingredient():
     with pytest.raises(ConfigError, match="--recipe paper .* excludes --consistency-weight 1.0"):
         clustering.Config(recipe="paper", consistency_weight=1.0, balance_weight=0.5).validate()
@@ -656,6 +687,8 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("classification", ["--hidden-noise", "-1"], "--hidden-noise must be at least 0"),
         ("clustering", ["--recipe", "paper", "--hidden-noise", "0.5"], "excludes --hidden-noise 0.5"),
         ("classification", ["--ingredient-optimizer", "rmsprop"], "--ingredient-optimizer must be one of sgd, adam, got 'rmsprop'"),
+        ("classification", ["--consistency-in-classification", "--consistency-weight", "0"], "--consistency-in-classification adds"),
+        ("classification", ["--recipe", "paper", "--consistency-in-classification"], "excludes --consistency-in-classification True"),
     ],
 )
 def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flags, message):

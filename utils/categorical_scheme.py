@@ -18,10 +18,11 @@ from utils.priors import CategoricalPrior, GaussianPrior
 from utils.scheme import Scheme, make_optimizer
 
 RECIPES = ("paper", "project")
-# What --recipe paper turns off (labeled_shift, labeled_elastic: the scripts with labels only); a flag that turns one on excludes it.
+# What --recipe paper turns off (labeled_shift, labeled_elastic, consistency_in_classification: the scripts with labels
+# only); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
                "labeled_elastic", "consistency_elastic", "style_discriminator_sees_class", "detach_class_from_reconstruction",
-               "weight_average", "hidden_noise")
+               "weight_average", "hidden_noise", "consistency_in_classification")
 INGREDIENT_PHASES = ("consistency", "recoverability")
 VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
 
@@ -83,7 +84,7 @@ class CategoricalConfig(AAEConfig):
         "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
         "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "neighbours": 5, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
         "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "consistency_elastic": 0.0, "elastic_sigma": 4.0,
-        "weight_average": 0.0, "hidden_noise": 0.0,
+        "weight_average": 0.0, "hidden_noise": 0.0, "consistency_in_classification": False, "ingredient_optimizer": "sgd",
     }
 
     @classmethod
@@ -123,6 +124,10 @@ class CategoricalConfig(AAEConfig):
                 if getattr(self, name) != self.PAPER_RECIPE[name]:
                     flag = "--" + name.replace("_", "-")
                     raise ConfigError(f"--recipe paper turns every ingredient beyond the paper off: it excludes {flag} {getattr(self, name)}")
+        terms = self.consistency_weight or self.balance_weight or self.entropy_weight or self.neighbour_weight
+        if getattr(self, "consistency_in_classification", False) and not terms:
+            raise ConfigError("--consistency-in-classification adds the consistency phase's terms to the classification "
+                              "loss: it needs one (--consistency-weight, --balance-weight, --entropy-weight or --neighbour-weight)")
 
 
 def balanced_labeled_indices(labels, count, seed, classes=10):
@@ -267,6 +272,7 @@ class CategoricalAAE(Scheme):
             neighbour_weight=c.neighbour_weight, consistency_elastic=c.consistency_elastic, elastic_sigma=c.elastic_sigma,
             labeled_elastic=c.labeled_elastic if self.labeled is not None else 0.0, weight_average=c.weight_average,
             hidden_noise=c.hidden_noise,
+            consistency_in_classification=c.consistency_in_classification if self.labeled is not None else False,
         )
 
     def build_phases(self):
