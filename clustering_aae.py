@@ -79,6 +79,7 @@ class Config(CategoricalConfig):
     detach_class_from_reconstruction: bool = False  # the reconstruction's gradient reaches y
     weight_average: float = 0.0  # no moving average of the encoder's weights (evaluation reads the encoder)
     hidden_noise: float = 0.0  # no noise on the encoder's hidden units
+    test_time_shifts: int = 0  # the evaluation reads each image alone
     ingredient_optimizer: str = "sgd"  # of the two phases above
     ingredient_lr: float = 0.1
     ingredient_momentum: float = 0.9

@@ -111,6 +111,7 @@ class Config(CategoricalConfig):
     detach_class_from_reconstruction: bool = False  # the reconstruction's gradient reaches y
     weight_average: float = 0.0
     hidden_noise: float = 0.0
+    test_time_shifts: int = 0  # the evaluation reads each image alone
     ingredient_optimizer: str = "sgd"
     ingredient_lr: float = 0.1
     ingredient_momentum: float = 0.9

@@ -293,6 +293,26 @@ def test_the_classification_phase_with_the_consistency_terms_changes_only_the_en
     step_only(s, model, "classification", {"encoder"})
 
 
+def test_test_time_shifts_average_q_over_every_offset_of_the_image():
+    s = scheme("classification", labeled=100, test_time_shifts=1)
+    model = s.build_model()
+    kernel = model.networks["encoder"].get_layer("class").kernel
+    kernel.assign(kernel * 300)  # an encoder whose q(y | x) depends on where the strokes are
+    images = s.data.x_val[:16]
+    views = s.views(images)
+    assert len(views) == 9
+    np.testing.assert_array_equal(views[4], images)  # offset (0, 0)
+    np.testing.assert_array_equal(views[5][:, :, 1:], images[:, :, :-1])  # offset (0, 1): one column to the right
+    assert not views[5][:, :, 0].any()
+    singles = [s.encode(model, view)[0] for view in views]
+    averaged = s.class_probabilities(model, images)
+    np.testing.assert_allclose(averaged, np.mean(singles, axis=0), rtol=1e-5)
+    assert not np.allclose(averaged, singles[4], atol=1e-3)
+    np.testing.assert_allclose(np.exp(s.class_log_probabilities(model, images)), averaged, rtol=1e-4, atol=1e-7)
+    alone = scheme("classification", labeled=100)
+    assert len(alone.views(images)) == 1
+
+
 def test_the_paper_recipe_has_no_ingredient_phase_and_refuses_an_ingredient():
     with pytest.raises(ConfigError, match="--recipe paper .* excludes --consistency-weight 1.0"):
         clustering.Config(recipe="paper", consistency_weight=1.0, balance_weight=0.5).validate()
@@ -688,6 +708,7 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("clustering", ["--recipe", "paper", "--hidden-noise", "0.5"], "excludes --hidden-noise 0.5"),
         ("classification", ["--ingredient-optimizer", "rmsprop"], "--ingredient-optimizer must be one of sgd, adam, got 'rmsprop'"),
         ("classification", ["--consistency-in-classification", "--consistency-weight", "0"], "--consistency-in-classification adds"),
+        ("clustering", ["--test-time-shifts", "-1"], "--test-time-shifts must be at least 0"),
         ("classification", ["--recipe", "paper", "--consistency-in-classification"], "excludes --consistency-in-classification True"),
     ],
 )

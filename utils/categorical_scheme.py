@@ -22,7 +22,7 @@ RECIPES = ("paper", "project")
 # only); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
                "labeled_elastic", "consistency_elastic", "style_discriminator_sees_class", "detach_class_from_reconstruction",
-               "weight_average", "hidden_noise", "consistency_in_classification")
+               "weight_average", "hidden_noise", "consistency_in_classification", "test_time_shifts")
 INGREDIENT_PHASES = ("consistency", "recoverability")
 VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
 
@@ -72,11 +72,16 @@ class CategoricalConfig(AAEConfig):
     hidden_noise: float = knob(
         "std of the multiplicative Gaussian noise on each of the encoder's hidden units in training, 1 + N(0, std^2) "
         "(0: none; Gaussian dropout, Srivastava et al. 2014: 1 is dropout's p = 0.5)", minimum=0.0)
+    test_time_shifts: int = knob(
+        "the evaluation classifies each image by the mean q(y|x) over it moved by every whole-pixel offset of up to this "
+        "many pixels in each direction ((2R+1)^2 views; 0: the image alone)", minimum=0)
     ingredient_optimizer: str = knob(
         "optimizer of the consistency and recoverability phases: sgd (with --ingredient-momentum) or adam (beta_1 0.9; "
         "VAT's own)", choices=OPTIMIZERS)
     ingredient_lr: float = knob("learning rate of the consistency and recoverability phases", positive=True)
     ingredient_momentum: float = knob("SGD momentum of the consistency and recoverability phases", minimum=0.0)
+
+    RESUMABLE = AAEConfig.RESUMABLE + ("test_time_shifts",)  # read at the evaluation only: --eval-only can change it
 
     # The values --recipe paper gives every flag not given (the paper's appendix, as the committed paper-recipe
     # runs recorded it); a script whose own defaults differ elsewhere (a schedule) adds those fields.
@@ -85,6 +90,7 @@ class CategoricalConfig(AAEConfig):
         "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "neighbours": 5, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
         "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "consistency_elastic": 0.0, "elastic_sigma": 4.0,
         "weight_average": 0.0, "hidden_noise": 0.0, "consistency_in_classification": False, "ingredient_optimizer": "sgd",
+        "test_time_shifts": 0,
     }
 
     @classmethod
@@ -351,8 +357,20 @@ class CategoricalAAE(Scheme):
     def encode(self, model, images):
         return model.networks[self.evaluated].predict(images, batch_size=1000, verbose=0)
 
+    def views(self, images):
+        """What the evaluation reads each image by: the image, or with --test-time-shifts R the image moved
+        by each whole-pixel offset of up to R pixels in each direction (the unmoved one among them)."""
+        reach = self.config.test_time_shifts
+        if not reach:
+            return [images]
+        from models.categorical_aae import shift_images
+
+        offsets = [(rows, columns) for rows in range(-reach, reach + 1) for columns in range(-reach, reach + 1)]
+        return [shift_images(images, np.tile(np.int32(offset), (len(images), 1))).numpy() for offset in offsets]
+
     def class_probabilities(self, model, images):
-        return self.encode(model, images)[0]
+        """q(y | x), averaged over the image's views."""
+        return np.mean([self.encode(model, view)[0] for view in self.views(images)], axis=0)
 
     def class_log_probabilities(self, model, images):
         """log q(y | x), from the encoder's logits (float64): a confident softmax rounds to exactly
@@ -364,8 +382,12 @@ class CategoricalAAE(Scheme):
             self._logits_models = {}
         if id(encoder) not in self._logits_models:  # built once per encoder: a new model would retrace predict
             self._logits_models[id(encoder)] = (encoder, keras.Model(encoder.inputs, encoder.get_layer("class_probabilities").input))
-        logits = self._logits_models[id(encoder)][1].predict(images, batch_size=1000, verbose=0).astype(np.float64)
-        return log_softmax(logits)
+        logits_model = self._logits_models[id(encoder)][1]
+        views = [log_softmax(logits_model.predict(view, batch_size=1000, verbose=0).astype(np.float64)) for view in self.views(images)]
+        if len(views) == 1:
+            return views[0]
+        top = np.max(views, axis=0)  # the log of the views' mean q(y | x), without underflow
+        return top + np.log(np.mean(np.exp(np.array(views) - top), axis=0))
 
     def styles_grid(self, model, rows):
         """Row r: the one-hot y of `rows[r]`; column j: style z_j from the prior, the same down the column."""
