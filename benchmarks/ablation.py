@@ -41,8 +41,8 @@ VAT_0_3 = ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "0.
 # The classification scheme's default (this project's recipe) as flags over the paper's.
 CHOICE = ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consistency-weight", "1", "--max-shift", "0",
           "--vat-epsilon", "1", "--consistency-shared-noise"]
-ADAM = ["--classification-optimizer", "adam", "--classification-lr", "0.001", "--ingredient-optimizer", "adam",
-        "--ingredient-lr", "0.001"]
+ADAM_CLASSIFICATION = ["--classification-optimizer", "adam", "--classification-lr", "0.001"]
+ADAM = [*ADAM_CLASSIFICATION, "--ingredient-optimizer", "adam", "--ingredient-lr", "0.001"]
 SETTINGS = {
     "clustering_consistency": ("clustering_aae.py", ["--consistency-weight", "1"]),
     "clustering_balance": ("clustering_aae.py", ["--balance-weight", "1"]),
@@ -163,7 +163,7 @@ SETTINGS = {
     "classification_labeled_shift_elastic_style_sees_class_vat_1_adam_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", *ADAM]),
     "classification_labeled_shift_elastic_style_sees_class_vat_1_in_classification_adam_shared_noise": (
-        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--consistency-in-classification", *ADAM[:4]]),
+        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--consistency-in-classification", *ADAM_CLASSIFICATION]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
