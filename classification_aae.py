@@ -63,6 +63,10 @@ class Config(CategoricalConfig):
     labeled_elastic: float = option(
         0.0, "and distort it elastically, displacements of this scale alpha (0: none; Simard et al. 2003's: 34; "
         "this project's recipe gives 34 with --labeled 1000 or fewer)", minimum=0.0)
+    labeled_rotation: float = option(
+        0.0, "and turn it by a random angle of up to this many degrees (0: none)", minimum=0.0, maximum=180.0)
+    labeled_scale: float = option(
+        0.0, "and scale its rows and its columns by random factors within 1 +- this (0: none)", minimum=0.0, maximum=0.5)
     consistency_in_classification: bool = option(
         False, "add the consistency phase's terms to the classification loss: one phase, trained by the classification "
         "optimizer (as VAT's authors train their term), instead of a phase of their own")

@@ -83,6 +83,10 @@ class Config(CategoricalConfig):
     labeled_shift: int = option(0, "move each labeled image by up to this many pixels in the classification phase (0: the paper)", minimum=0)
     labeled_elastic: float = option(
         0.0, "and distort it elastically, displacements of this scale alpha (0: none; Simard et al. 2003's: 34)", minimum=0.0)
+    labeled_rotation: float = option(
+        0.0, "and turn it by a random angle of up to this many degrees (0: none)", minimum=0.0, maximum=180.0)
+    labeled_scale: float = option(
+        0.0, "and scale its rows and its columns by random factors within 1 +- this (0: none)", minimum=0.0, maximum=0.5)
     consistency_in_classification: bool = option(
         False, "with --labeled, add the consistency phase's terms to the classification loss (one phase, one optimizer)")
     lr_decay_epoch: int = 30

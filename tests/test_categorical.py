@@ -16,6 +16,7 @@ from models.categorical_aae import (
     categorical_aae_phases,
     conditional_entropy,
     displace_images,
+    affine_displacements,
     elastic_displacements,
     elastic_images,
     gaussian_smoother,
@@ -241,7 +242,7 @@ def test_reconstruction_reaches_the_class_head_unless_detached(detach):
 def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, changes):
     extra = {"labeled": 100} if kind == "classification" else {"clusters": 7}
     if kind == "classification":
-        extra.update(labeled_shift=2, labeled_elastic=34.0)
+        extra.update(labeled_shift=2, labeled_elastic=34.0, labeled_rotation=15.0, labeled_scale=0.15)
     s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, entropy_weight=1.0, vat_epsilon=1.0, vat_epsilon_per_image=True,
                neighbour_weight=1.0, recoverability_weight=1.0, consistency_elastic=34.0, hidden_noise=0.5, lr_decay_epoch=0, **extra)
     model = s.build_model()
@@ -426,6 +427,52 @@ def test_elastic_displacements_are_smooth_scaled_by_alpha_and_reproducible():
     np.testing.assert_allclose(distorted, displace_images(tf.constant(images), tf.constant(fields)).numpy(), atol=1e-6)
     assert not np.allclose(distorted, images)
     np.testing.assert_allclose(elastic_images(tf.constant(images), seed, 0.0, 4.0).numpy(), images, atol=1e-6)
+
+
+def test_affine_displacements_turn_about_the_centre_and_scale_rows_and_columns_within_their_bounds():
+    seed = tf.constant([3, 4], tf.int32)
+    np.testing.assert_array_equal(affine_displacements(8, 28, seed, 0.0, 0.0).numpy(), 0.0)
+    centred = np.arange(28, dtype=np.float32) - 13.5
+    position = np.stack(np.broadcast_arrays(centred[:, None], centred[None, :]))  # (2, 28, 28): row, column
+    # Rotation alone: each pixel reads a point at its own distance from the centre, turned by one angle per image.
+    read = affine_displacements(64, 28, seed, 15.0, 0.0).numpy() + position
+    np.testing.assert_allclose(np.hypot(read[:, 0], read[:, 1]), np.broadcast_to(np.hypot(*position), (64, 28, 28)), rtol=1e-4, atol=1e-4)
+    turn = np.degrees(np.arctan2(read[:, 1], read[:, 0]) - np.arctan2(position[1], position[0]))
+    turn = (turn + 180) % 360 - 180  # wrapped
+    angle = turn[:, 0, 0]  # the corner pixel's turn: the image's angle
+    np.testing.assert_allclose(turn, np.broadcast_to(angle[:, None, None], turn.shape), atol=1e-2)
+    assert np.abs(angle).max() <= 15.0 + 1e-3 and np.abs(angle).max() > 10.0 and angle.min() < 0 < angle.max()
+    # Scaling alone: rows read at f * row, columns at g * column, f and g within 1 +- 0.2 and drawn apart.
+    read = affine_displacements(64, 28, seed, 0.0, 0.2).numpy() + position
+    factors = read[:, :, 0, 0] / position[:, 0, 0]
+    np.testing.assert_allclose(read, factors[:, :, None, None] * position, rtol=1e-4, atol=1e-4)
+    assert np.all(np.abs(factors - 1) <= 0.2 + 1e-5) and not np.allclose(factors[:, 0], factors[:, 1])
+    np.testing.assert_array_equal(affine_displacements(64, 28, seed, 0.0, 0.2).numpy(), read - position)  # reproducible
+
+
+def test_the_classification_phase_reads_each_labeled_image_through_both_distortions_at_once():
+    s = scheme("classification", labeled=100, batch_norm=False, noise_std=0.0, labeled_shift=0)
+    networks = s.build_model().networks
+    kernel = networks["encoder"].get_layer("class").kernel
+    kernel.assign(kernel * 300)  # an encoder whose q(y | x) depends on the image
+    images, labels = s.data.x_train[:20], np.eye(10, dtype=np.float32)[s.data.y_train[:20]]
+    inputs = {"labeled_images": tf.constant(images), "labels": tf.constant(labels), "noise_seed": tf.constant([3, 4], tf.int32)}
+    seed = inputs["noise_seed"]
+
+    def loss(**distortions):
+        phase = {p.name: p for p in categorical_aae_phases(classification=True, **distortions)}["classification"]
+        return float(phase.loss(networks, inputs)[0])
+
+    def expected(fields):
+        y, _ = networks["encoder"](displace_images(tf.constant(images), fields), training=True)
+        return float(-np.mean(np.sum(labels * np.log(np.clip(y.numpy(), 1e-7, 1.0)), axis=1)))
+
+    elastic = elastic_displacements(20, 28, seed + 12, 34.0, 4.0)
+    affine = affine_displacements(20, 28, seed + 14, 15.0, 0.15)
+    assert loss(labeled_elastic=34.0) == pytest.approx(expected(elastic), rel=1e-5)  # the elastic path as before
+    assert loss(labeled_rotation=15.0, labeled_scale=0.15) == pytest.approx(expected(affine), rel=1e-5)
+    assert loss(labeled_elastic=34.0, labeled_rotation=15.0, labeled_scale=0.15) == pytest.approx(expected(elastic + affine), rel=1e-5)
+    assert loss(labeled_rotation=15.0, labeled_scale=0.15) != pytest.approx(loss(), rel=1e-3)
 
 
 def test_the_virtual_adversarial_perturbation_has_the_asked_norm_and_moves_q_more_than_chance():
@@ -697,6 +744,9 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("clustering", ["--neighbour-weight", "1", "--neighbours", "200"], "--neighbours 200 needs more training images than that, got 200"),
         ("clustering", ["--recipe", "paper", "--neighbour-weight", "1"], "excludes --neighbour-weight 1.0"),
         ("classification", ["--labeled-elastic", "-1"], "--labeled-elastic must be at least 0"),
+        ("classification", ["--labeled-rotation", "-5"], "--labeled-rotation must be at least 0"),
+        ("classification", ["--labeled-scale", "1"], "--labeled-scale must be at most 0.5, got 1.0"),
+        ("classification", ["--recipe", "paper", "--labeled-rotation", "15"], "excludes --labeled-rotation 15.0"),
         ("clustering", ["--elastic-sigma", "0"], "--elastic-sigma must be positive"),
         ("classification", ["--recipe", "paper", "--labeled-elastic", "34"], "excludes --labeled-elastic 34.0"),
         ("clustering", ["--recipe", "paper", "--consistency-elastic", "34"], "excludes --consistency-elastic 34.0"),

@@ -18,11 +18,11 @@ from utils.priors import CategoricalPrior, GaussianPrior
 from utils.scheme import Scheme, make_optimizer
 
 RECIPES = ("paper", "project")
-# What --recipe paper turns off (labeled_shift, labeled_elastic, consistency_in_classification: the scripts with labels
+# What --recipe paper turns off (the labeled_* fields and consistency_in_classification: the scripts with labels
 # only); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
-               "labeled_elastic", "consistency_elastic", "style_discriminator_sees_class", "detach_class_from_reconstruction",
-               "weight_average", "hidden_noise", "consistency_in_classification", "test_time_shifts")
+               "labeled_elastic", "labeled_rotation", "labeled_scale", "consistency_elastic", "style_discriminator_sees_class",
+               "detach_class_from_reconstruction", "weight_average", "hidden_noise", "consistency_in_classification", "test_time_shifts")
 INGREDIENT_PHASES = ("consistency", "recoverability")
 VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
 
@@ -88,7 +88,8 @@ class CategoricalConfig(AAEConfig):
     PAPER_RECIPE = {
         "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
         "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "neighbours": 5, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
-        "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "consistency_elastic": 0.0, "elastic_sigma": 4.0,
+        "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "labeled_rotation": 0.0, "labeled_scale": 0.0,
+        "consistency_elastic": 0.0, "elastic_sigma": 4.0,
         "weight_average": 0.0, "hidden_noise": 0.0, "consistency_in_classification": False, "ingredient_optimizer": "sgd",
         "test_time_shifts": 0,
     }
@@ -276,7 +277,9 @@ class CategoricalAAE(Scheme):
             shared_noise=c.consistency_shared_noise, entropy_weight=c.entropy_weight, detach_class=c.detach_class_from_reconstruction,
             recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
             neighbour_weight=c.neighbour_weight, consistency_elastic=c.consistency_elastic, elastic_sigma=c.elastic_sigma,
-            labeled_elastic=c.labeled_elastic if self.labeled is not None else 0.0, weight_average=c.weight_average,
+            labeled_elastic=c.labeled_elastic if self.labeled is not None else 0.0,
+            labeled_rotation=c.labeled_rotation if self.labeled is not None else 0.0,
+            labeled_scale=c.labeled_scale if self.labeled is not None else 0.0, weight_average=c.weight_average,
             hidden_noise=c.hidden_noise,
             consistency_in_classification=c.consistency_in_classification if self.labeled is not None else False,
         )
