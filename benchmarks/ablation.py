@@ -174,9 +174,6 @@ SETTINGS = {
     "clustering_vat_balance_style_sees_class_clean_input": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
                               "--input-dropout", "0"]),
-    # All labels with VAT at ε 2, its authors' norm for supervised MNIST (0.64% test error there).
-    "classification_all_labels_labeled_shift_style_sees_class_vat_2_shared_noise": (
-        "classification_aae.py", [*CHOICE, "--labeled", "50000", "--vat-epsilon", "2"]),
     # The 100-label default with the labeled images also turned by up to 15 degrees and their rows and columns scaled
     # within 1 +- 0.15 (Cireşan et al. 2010's MLPs: affine and elastic distortions together).
     "classification_labeled_shift_elastic_affine_style_sees_class_vat_1_shared_noise": (

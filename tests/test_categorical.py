@@ -13,10 +13,10 @@ import classification_aae as classification
 import clustering_aae as clustering
 from models import build_two_headed_encoder, categorical_aae
 from models.categorical_aae import (
+    affine_displacements,
     categorical_aae_phases,
     conditional_entropy,
     displace_images,
-    affine_displacements,
     elastic_displacements,
     elastic_images,
     gaussian_smoother,
