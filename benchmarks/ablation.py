@@ -174,6 +174,11 @@ SETTINGS = {
     "clustering_vat_balance_style_sees_class_clean_input": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
                               "--input-dropout", "0"]),
+    # The clustering default with IMSAT's weaker balance (0.4) and without its entropy term: 16 digit-pure clusters
+    # cannot be used alike (10 digits of about 10% each), so a full-weight balance favours equal mixed clusters.
+    "clustering_vat_balance_0_4_style_sees_class": (
+        "clustering_aae.py", ["--consistency-weight", "1", "--balance-weight", "0.4", "--max-shift", "0", "--vat-epsilon", "2",
+                              "--style-discriminator-sees-class"]),
     # The 100-label default with the labeled images also turned by up to 15 degrees and their rows and columns scaled
     # within 1 +- 0.15 (Cireşan et al. 2010's MLPs: affine and elastic distortions together).
     "classification_labeled_shift_elastic_affine_style_sees_class_vat_1_shared_noise": (
