@@ -268,20 +268,21 @@ class CategoricalAAE(Scheme):
         return build_decoder(self.config.latent_dim, self.num_classes, seed=self.config.seed + 100, label_first=True, **sizes)
 
     def phase_arguments(self):
-        """categorical_aae_phases()'s keyword arguments from the config."""
+        """categorical_aae_phases()'s keyword arguments from the config (the labeled_* ones with labels only: without,
+        the phases' defaults, which are off)."""
         c = self.config
+        with_labels = {} if self.labeled is None else dict(
+            labeled_shift=c.labeled_shift, labeled_elastic=c.labeled_elastic, labeled_rotation=c.labeled_rotation,
+            labeled_scale=c.labeled_scale, consistency_in_classification=c.consistency_in_classification,
+        )
         return dict(
             noise_std=c.noise_std, dropout=c.input_dropout, classification=self.labeled is not None,
             style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
             balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon, vat_per_image=c.vat_epsilon_per_image,
             shared_noise=c.consistency_shared_noise, entropy_weight=c.entropy_weight, detach_class=c.detach_class_from_reconstruction,
-            recoverability_weight=c.recoverability_weight, labeled_shift=c.labeled_shift if self.labeled is not None else 0,
-            neighbour_weight=c.neighbour_weight, consistency_elastic=c.consistency_elastic, elastic_sigma=c.elastic_sigma,
-            labeled_elastic=c.labeled_elastic if self.labeled is not None else 0.0,
-            labeled_rotation=c.labeled_rotation if self.labeled is not None else 0.0,
-            labeled_scale=c.labeled_scale if self.labeled is not None else 0.0, weight_average=c.weight_average,
-            hidden_noise=c.hidden_noise,
-            consistency_in_classification=c.consistency_in_classification if self.labeled is not None else False,
+            recoverability_weight=c.recoverability_weight, neighbour_weight=c.neighbour_weight,
+            consistency_elastic=c.consistency_elastic, elastic_sigma=c.elastic_sigma, weight_average=c.weight_average,
+            hidden_noise=c.hidden_noise, **with_labels,
         )
 
     def build_phases(self):
