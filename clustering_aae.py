@@ -18,7 +18,7 @@ from utils.categorical_scheme import (
     confusion,
     per_class_error,
 )
-from utils.config import option
+from utils.config import ConfigError, option
 from utils.plots import save_count_matrix, save_error_curve, save_image_grid
 from utils.run import main
 
@@ -80,6 +80,13 @@ class Config(CategoricalConfig):
     weight_average: float = 0.0  # no moving average of the encoder's weights (evaluation reads the encoder)
     hidden_noise: float = 0.0  # no noise on the encoder's hidden units
     test_time_shifts: int = 0  # the evaluation reads each image alone
+    auxiliary_clusters: int = option(
+        0, "a second categorical head of this many clusters on the encoder's last hidden layer, trained in the "
+        "consistency phase by VAT, balance and entropy minimisation at IMSAT's weights (IIC's auxiliary head; 0: none)",
+        minimum=0, maximum=100)
+    auxiliary_tie_weight: float = option(
+        1.0, "with --auxiliary-clusters: weight of log A - I(y; a), which pulls y's clusters inside the auxiliary head's",
+        minimum=0.0)
     ingredient_optimizer: str = "sgd"  # of the two phases above
     ingredient_lr: float = 0.1
     ingredient_momentum: float = 0.9
@@ -88,15 +95,59 @@ class Config(CategoricalConfig):
 
     PAPER_RECIPE = {**CategoricalConfig.PAPER_RECIPE, "epochs": 60, "lr_decay_epoch": 50}
 
+    def validate(self):
+        super().validate()
+        if self.auxiliary_clusters == 1:
+            raise ConfigError("--auxiliary-clusters needs at least 2 clusters (0: no auxiliary head)")
+        if self.auxiliary_clusters and not self.consistency_weight:
+            raise ConfigError("--auxiliary-clusters trains its head by the consistency phase's VAT: it needs --consistency-weight above 0")
+
 
 class ClusteringAAE(CategoricalAAE):
     """Unsupervised clustering with an adversarial autoencoder (Makhzani et al. 2015, section 6)."""
 
     name = "clustering_aae"
 
+    _features_models = None  # per encoder, the encoder up to its last hidden layer (the auxiliary head's input)
+
     def __init__(self, config, data):
         self.num_classes = config.clusters
         super().__init__(config, data)
+
+    def build_networks(self):
+        networks = super().build_networks()
+        c = self.config
+        if c.auxiliary_clusters:
+            from models import build_auxiliary_head
+
+            networks["auxiliary_head"] = build_auxiliary_head(
+                c.auxiliary_clusters, c.hidden_units, init_std=c.init_std, seed=c.seed + 400, batch_norm=c.batch_norm)
+        return networks
+
+    def phase_arguments(self):
+        c = self.config
+        return {**super().phase_arguments(), "auxiliary_head": bool(c.auxiliary_clusters), "tie_weight": c.auxiliary_tie_weight}
+
+    def auxiliary_clusters(self, model, images):
+        """Each image's cluster by the auxiliary head: the argmax of q(a | x)."""
+        import keras
+
+        encoder = model.networks[self.evaluated]
+        if self._features_models is None:
+            self._features_models = {}
+        if id(encoder) not in self._features_models:  # built once per encoder, as class_log_probabilities' model
+            self._features_models[id(encoder)] = (encoder, keras.Model(encoder.inputs, encoder.get_layer("class").input))
+        features = self._features_models[id(encoder)][1].predict(images, batch_size=1000, verbose=0)
+        return np.argmax(model.networks["auxiliary_head"].predict(features, batch_size=1000, verbose=0), axis=1)
+
+    def auxiliary_errors(self, model):
+        """The auxiliary head's validation and test errors, each of its clusters labelled by majority vote of
+        the validation images it holds; and the test images' clusters."""
+        k = self.config.auxiliary_clusters
+        validation = self.auxiliary_clusters(model, self.data.x_val)
+        labels = cluster_labels_by_majority(validation, self.data.y_val, k)
+        test = self.auxiliary_clusters(model, self.data.x_test)
+        return float(np.mean(labels[validation] != self.data.y_val)), float(np.mean(labels[test] != self.data.y_test)), test
 
     def cluster_labels(self, model):
         """Each cluster's digit by the paper's rule (the validation image with the highest q(y = i | x)),
@@ -125,7 +176,10 @@ class ClusteringAAE(CategoricalAAE):
 
     def validation_metrics(self, model):
         paper, majority = self.validation_errors(model)
-        return {"validation_error_eval": paper, "validation_error_majority_vote_eval": majority}
+        metrics = {"validation_error_eval": paper, "validation_error_majority_vote_eval": majority}
+        if self.config.auxiliary_clusters:
+            metrics["auxiliary_validation_error_majority_vote_eval"] = self.auxiliary_errors(model)[0]
+        return metrics
 
     def save_figures(self, model, history):
         out, k = self.config.out, self.num_classes
@@ -135,8 +189,10 @@ class ClusteringAAE(CategoricalAAE):
             title="test images: cluster (row, its digit) x true digit", ylabel="cluster", xlabel="digit",
             row_labels=[f"{i} ({top[i]})" for i in range(k)],
         )
+        columns = ("validation_error_eval", "validation_error_majority_vote_eval")
         save_error_curve(
-            history, self.curves(("validation_error_eval", "validation_error_majority_vote_eval")), f"{out}/error.png",
+            history, self.curves(columns + ("auxiliary_validation_error_majority_vote_eval",) * bool(self.config.auxiliary_clusters)),
+            f"{out}/error.png",
             title=f"{k} clusters: validation error per epoch",
             final={"test error": float(np.mean(top[clusters] != self.data.y_test)),
                    "test error, majority vote": float(np.mean(majority[clusters] != self.data.y_test))},
@@ -161,6 +217,14 @@ class ClusteringAAE(CategoricalAAE):
                 "test_error_majority_vote": float(np.mean(majority[clusters] != self.data.y_test)),
                 "validation_error": float(np.mean(top[validation_clusters] != self.data.y_val))}
 
+    def auxiliary_metrics(self, model):
+        """The auxiliary head's errors (its clusters labelled by majority vote) and cluster sizes, if it has one."""
+        if not self.config.auxiliary_clusters:
+            return {}
+        validation, test, clusters = self.auxiliary_errors(model)
+        return {"auxiliary_validation_error_majority_vote": validation, "auxiliary_test_error_majority_vote": test,
+                "auxiliary_cluster_sizes_test": np.bincount(clusters, minlength=self.config.auxiliary_clusters).tolist()}
+
     def evaluate(self, model):
         labelled = self.labelled_clusters(model)
         top, majority, validation_clusters, clusters = labelled
@@ -171,6 +235,7 @@ class ClusteringAAE(CategoricalAAE):
             "cluster_labels": top.tolist(),
             "cluster_labels_majority_vote": majority.tolist(),
             "cluster_sizes_test": np.bincount(clusters, minlength=self.num_classes).tolist(),
+            **self.auxiliary_metrics(model),
             # Heads of the clusters the validation images use; each cluster's digit by the paper's rule.
             **self.content_measures(model, top, used=np.unique(validation_clusters)),
             **super().evaluate(model),

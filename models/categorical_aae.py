@@ -58,7 +58,7 @@ def corrupt(images, seed, noise_std, dropout, offset):
     return images
 
 
-def hidden_noise_pass(encoder, seed, std, draw):
+def hidden_noise_pass(encoder, seed, std, draw, features=False):
     """The encoder's training pass with each hidden unit multiplied by its own draw of 1 + N(0, std^2)
     (Srivastava et al. 2014's Gaussian dropout: std 1 is dropout's variance at p = 0.5, 0.5 at p = 0.2;
     multiplicative, so the network cannot outgrow it by scaling its activations up).
@@ -73,7 +73,7 @@ def hidden_noise_pass(encoder, seed, std, draw):
         factor = 1.0 + std * tf.random.stateless_normal(tf.shape(hidden), seed + tf.constant([2 + layer, 0], seed.dtype), alg=RNG)
         return hidden * factor
 
-    return lambda images: two_headed_encoder_pass(encoder, images, perturb)
+    return lambda images: two_headed_encoder_pass(encoder, images, perturb, features=features)
 
 
 def shift_offsets(count, seed, max_shift):
@@ -197,6 +197,21 @@ def marginal_entropy(q):
     return -ops.sum(mean * ops.log(mean + EPSILON))
 
 
+def mutual_information(p, q):
+    """The mutual information of two categorical codes of the same images, from their batch's joint
+    distribution: the mean over the batch of the outer product of each image's p and q (IIC, Ji et al. 2019).
+    H(q) when p determines q, 0 when they are independent."""
+    joint = ops.mean(p[:, :, None] * q[:, None, :], axis=0)
+    outer = ops.sum(joint, axis=1, keepdims=True) * ops.sum(joint, axis=0, keepdims=True)
+    return ops.sum(joint * (ops.log(joint + EPSILON) - ops.log(outer + EPSILON)))
+
+
+# The auxiliary head's terms, as IMSAT weighs them on its one head of 10 clusters (weihua916/imsat: lam 0.1, mu 4):
+# VAT at 1, the marginal entropy at lam * mu and the conditional entropy at lam. The entropy term makes its
+# assignments sure; the categorical prior's discriminator does that for y.
+AUXILIARY_BALANCE, AUXILIARY_ENTROPY = 0.4, 0.1
+
+
 def neighbour_agreement_loss(q, q_neighbour):
     """SCAN's consistency (Van Gansbeke et al. 2020): the mean of -log <q(y | x), q(y | x')> over
     pairs of neighbours x, x'. 0 only when both are sure of the same class; both sides are pulled."""
@@ -208,7 +223,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
                            recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, detach_class=False,
                            neighbour_weight=0.0, labeled_elastic=0.0, labeled_rotation=0.0, labeled_scale=0.0,
                            consistency_elastic=0.0, elastic_sigma=4.0, weight_average=0.0,
-                           hidden_noise=0.0, consistency_in_classification=False, draw=None, drawn_by=("decoder",)):
+                           hidden_noise=0.0, consistency_in_classification=False, auxiliary_head=False, tie_weight=0.0,
+                           draw=None, drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
     (one-hot samples), "style_prior" (Gaussian samples), "noise_seed", and with `classification`
     "labeled_images" and "labels" (one-hot).
@@ -244,6 +260,13 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     `consistency_in_classification` the consistency phase's terms are added to the classification loss:
     one phase, one optimizer on the sum, as VAT's authors train their term with the cross-entropy.
 
+    With `auxiliary_head`, the network "auxiliary_head" reads the encoder's last hidden layer (a second
+    categorical code a, IIC's auxiliary head) and the consistency phase also trains it as IMSAT trains its
+    clustering head: KL(q(a | x) || q(a | x')) under the same perturbation (VAT's direction then the one that
+    most changes y and a together), balance and entropy minimisation at IMSAT's weights; and with `tie_weight`
+    adds tie_weight * (log |a| - I(y; a)), the gradient stopped at a: y's clusters pulled inside a's, so a y
+    that splits a digit by style cannot also mix two digits that a parts.
+
     `draw(networks, y, z)` is the image decoded from (y, z) (default: the decoder of [y, z]), made
     by the networks named in `drawn_by`, which the reconstruction and recoverability phases train
     (the dimensionality-reduction model draws from its cluster heads' W_c y + z).
@@ -255,15 +278,22 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     def style_input(z, y):
         return [z, ops.stop_gradient(y)] if style_sees_class else z
 
-    def run_encoder(networks, inputs, batch):
+    def run_encoder(networks, inputs, batch, features=False):
         """The encoder's training pass over the batch of images numbered `batch` (0: the unlabeled images,
-        1: the labeled, 2: the neighbours), with that batch's hidden noise."""
-        if not hidden_noise:
-            return lambda images: networks["encoder"](images, training=True)
-        return hidden_noise_pass(networks["encoder"], inputs["noise_seed"], hidden_noise, batch)
+        1: the labeled, 2: the neighbours), with that batch's hidden noise; with `features`, (y, z, the last
+        hidden layer)."""
+        if hidden_noise:
+            return hidden_noise_pass(networks["encoder"], inputs["noise_seed"], hidden_noise, batch, features)
+        if features:
+            return lambda images: two_headed_encoder_pass(networks["encoder"], images, lambda hidden, layer: hidden, features=True)
+        return lambda images: networks["encoder"](images, training=True)
 
-    def encode(networks, inputs, images, offset, batch=0):
-        return run_encoder(networks, inputs, batch)(corrupt(images, inputs["noise_seed"], noise_std, dropout, offset))
+    def encode(networks, inputs, images, offset, batch=0, features=False):
+        return run_encoder(networks, inputs, batch, features)(corrupt(images, inputs["noise_seed"], noise_std, dropout, offset))
+
+    def with_auxiliary(networks, outputs):
+        """(y, a) from a pass with features: y and the auxiliary head's q(a | x) on the same hidden layer."""
+        return outputs[0], networks["auxiliary_head"](outputs[2], training=True)
 
     def reconstruction_loss(networks, inputs):
         images = inputs["images"]
@@ -316,8 +346,11 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     def consistency_loss(networks, inputs):
         images = inputs["images"]
         target_noise = 6  # the unmoved pass's corruption draw; the moved pass's is its own unless shared
-        y, _ = encode(networks, inputs, images, target_noise)
+        unmoved = encode(networks, inputs, images, target_noise, features=auxiliary_head)
+        y = unmoved[0]
         loss, logs = 0.0, {}
+        if auxiliary_head:
+            y, a = with_auxiliary(networks, unmoved)
         if consistency_weight:
             # The unmoved image's q(y | x) is the target, as in VAT: only the moved image's is pulled.
             target = ops.stop_gradient(y)
@@ -327,13 +360,31 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
             if consistency_elastic:
                 moved = elastic_images(moved, inputs["noise_seed"] + 13, consistency_elastic, elastic_sigma)
             moved = corrupt(moved, inputs["noise_seed"], noise_std, dropout, target_noise if shared_noise else 8)
-            moved_pass = run_encoder(networks, inputs, 0)
+            moved_pass = run_encoder(networks, inputs, 0, features=auxiliary_head)
+            if auxiliary_head:  # y and a side by side as one code (VAT's direction for both): their KL divergences add up
+                target = ops.concatenate([target, ops.stop_gradient(a)], axis=1)
+
+                def codes_pass(images):
+                    return ops.concatenate(with_auxiliary(networks, moved_pass(images)), axis=1), None
+            else:
+                codes_pass = moved_pass
             if vat_epsilon:
                 epsilon = vat_epsilon * inputs["vat_scale"][:, None, None] if vat_per_image else vat_epsilon
-                moved = moved + virtual_adversarial_perturbation(moved_pass, moved, target, inputs["noise_seed"] + 9, epsilon)
-            y_moved, _ = moved_pass(moved)
-            kl = kl_divergence(target, y_moved)
+                moved = moved + virtual_adversarial_perturbation(codes_pass, moved, target, inputs["noise_seed"] + 9, epsilon)
+            moved_codes, _ = codes_pass(moved)
+            width = y.shape[-1]
+            kl = kl_divergence(target[:, :width], moved_codes[:, :width])
             loss, logs["consistency_kl"] = loss + consistency_weight * kl, kl
+            if auxiliary_head:
+                kl = kl_divergence(target[:, width:], moved_codes[:, width:])
+                loss, logs["auxiliary_consistency_kl"] = loss + consistency_weight * kl, kl
+        if auxiliary_head:
+            entropy = marginal_entropy(a)
+            terms = AUXILIARY_BALANCE * (math.log(a.shape[-1]) - entropy) + AUXILIARY_ENTROPY * conditional_entropy(a)
+            loss, logs["auxiliary_marginal_entropy"] = loss + terms, entropy
+            if tie_weight:
+                information = mutual_information(y, ops.stop_gradient(a))
+                loss, logs["auxiliary_mutual_information"] = loss + tie_weight * (math.log(a.shape[-1]) - information), information
         if balance_weight:
             entropy = marginal_entropy(y)
             # log K - H: a loss that is 0 at perfect balance.
@@ -361,7 +412,10 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         Phase("generator", ("encoder",), generator_loss, ("generator_class_loss", "generator_style_loss")),
     ]
     consistency_logs = (("consistency_kl",) * bool(consistency_weight) + ("marginal_entropy",) * bool(balance_weight)
-                        + ("conditional_entropy",) * bool(entropy_weight) + ("neighbour_loss",) * bool(neighbour_weight))
+                        + ("conditional_entropy",) * bool(entropy_weight) + ("neighbour_loss",) * bool(neighbour_weight)
+                        + ("auxiliary_consistency_kl",) * bool(auxiliary_head and consistency_weight)
+                        + ("auxiliary_marginal_entropy",) * auxiliary_head + ("auxiliary_mutual_information",) * bool(auxiliary_head and tie_weight))
+    consistency_networks = ("encoder", "auxiliary_head") if auxiliary_head else ("encoder",)
     if consistency_in_classification:
         def classification_and_consistency_loss(networks, inputs):
             cross_entropy, logs = classification_loss(networks, inputs)
@@ -374,7 +428,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         if classification:
             phases.append(Phase("classification", ("encoder",), classification_loss, ("classification_loss", "labeled_accuracy")))
         if consistency_logs:
-            phases.append(Phase("consistency", ("encoder",), consistency_loss, consistency_logs))
+            phases.append(Phase("consistency", consistency_networks, consistency_loss, consistency_logs))
     if recoverability_weight:
         phases.append(Phase("recoverability", ("encoder", *drawn_by), recoverability_loss, ("recoverability_loss",)))
     if weight_average:

@@ -58,9 +58,10 @@ def build_two_headed_encoder(classes, latent_dim, *, hidden_units, hidden_layers
     return keras.Model(images, [y, z], name=name)
 
 
-def two_headed_encoder_pass(encoder, images, perturb_hidden, training=True):
+def two_headed_encoder_pass(encoder, images, perturb_hidden, training=True, features=False):
     """`encoder(images, training=training)` of a `build_two_headed_encoder` network, layer by layer, with
-    `perturb_hidden(x, i)` applied to the output of its i-th hidden layer (i from 0; after the ReLU)."""
+    `perturb_hidden(x, i)` applied to the output of its i-th hidden layer (i from 0; after the ReLU).
+    With `features`, (y, z, the last hidden layer's output) from the same pass."""
     names = {layer.name for layer in encoder.layers}
     x = encoder.get_layer("flatten")(images)
     i = 0
@@ -74,7 +75,18 @@ def two_headed_encoder_pass(encoder, images, perturb_hidden, training=True):
     y, z = encoder.get_layer("class")(x), encoder.get_layer("style")(x)
     if "class_norm" in names:
         y, z = encoder.get_layer("class_norm")(y, training=training), encoder.get_layer("style_norm")(z, training=training)
-    return encoder.get_layer("class_probabilities")(y), z
+    y = encoder.get_layer("class_probabilities")(y)
+    return (y, z, x) if features else (y, z)
+
+
+def build_auxiliary_head(classes, hidden_units, *, init_std, seed, batch_norm, name="auxiliary_head"):
+    """A second categorical head on a two-headed encoder's last hidden layer: features (hidden_units,) ->
+    softmax (classes,), batch-normalised as the encoder's heads are with `batch_norm`."""
+    features = keras.Input((hidden_units,), name="features")
+    logits = layers.Dense(classes, kernel_initializer=_init(init_std, seed), name=f"{name}_logits")(features)
+    if batch_norm:
+        logits = layers.BatchNormalization(name=f"{name}_norm")(logits)
+    return keras.Model(features, layers.Softmax(name=f"{name}_probabilities")(logits), name=name)
 
 
 def build_decoder(latent_dim, label_dim=0, *, hidden_units, hidden_layers, init_std, seed, name="decoder", label_first=False):

@@ -23,6 +23,7 @@ from models.categorical_aae import (
     hidden_noise_pass,
     kl_divergence,
     marginal_entropy,
+    mutual_information,
     neighbour_agreement_loss,
     shift_images,
     shift_offsets,
@@ -375,6 +376,49 @@ def test_kl_divergence_and_marginal_entropy_on_hand_made_distributions():
     assert float(conditional_entropy(skewed)) == pytest.approx(-(0.7 * np.log(0.7) + 0.3 * np.log(0.1)), rel=1e-5)
 
 
+def test_mutual_information_on_hand_made_codes():
+    # Four images; y of 4 clusters, each image sure of its own.
+    y = np.eye(4, dtype=np.float32)
+    nested = np.array([[1, 0], [1, 0], [0, 1], [0, 1]], np.float32)  # a of 2 clusters, each y cluster inside one
+    assert float(mutual_information(y, nested)) == pytest.approx(np.log(2), rel=1e-5)  # a determined by y: H(a)
+    assert float(mutual_information(y, y)) == pytest.approx(np.log(4), rel=1e-5)
+    unsure = np.full((4, 2), 0.5, np.float32)  # a the same for every image: independent of y
+    assert float(mutual_information(y, unsure)) == pytest.approx(0.0, abs=1e-6)
+    crossed = np.array([[1, 0], [0, 1], [1, 0], [0, 1]], np.float32)  # y's clusters 0-1 and 2-3 each split across a
+    half = np.array([[1, 0], [1, 0], [1, 0], [0, 1]], np.float32)  # a from y, but unbalanced: H(a) < log 2
+    assert float(mutual_information(y[:, :2] + y[:, 2:], crossed)) == pytest.approx(np.log(2), rel=1e-5)
+    assert float(mutual_information(y[:, :2] + y[:, 2:], nested)) == pytest.approx(0.0, abs=1e-6)
+    assert 0 < float(mutual_information(y, half)) < np.log(2)
+
+
+def test_the_auxiliary_head_trains_in_the_consistency_phase_and_the_tie_moves_only_y():
+    s = scheme("clustering", clusters=7, auxiliary_clusters=4, consistency_weight=1.0, vat_epsilon=1.0, max_shift=0,
+               balance_weight=1.0, lr_decay_epoch=0)
+    model = s.build_model()
+    assert model.networks["auxiliary_head"].output.shape[-1] == 4
+    assert {"auxiliary_consistency_kl", "auxiliary_marginal_entropy", "auxiliary_mutual_information"} <= set(model.log_names)
+    step_only(s, model, "consistency", {"encoder", "auxiliary_head"})
+
+    # The tie's gradient reaches y (through the encoder) and stops at a: the head's gradient is the same without it.
+    inputs = {name: tf.constant(value) for name, value in batch(s).items()}
+
+    def gradients(tie_weight):
+        phase = next(p for p in categorical_aae_phases(**{**s.phase_arguments(), "tie_weight": tie_weight}) if p.name == "consistency")
+        networks = ("auxiliary_head", "encoder")
+        variables = [v for name in networks for v in model.networks[name].trainable_variables]
+        with tf.GradientTape() as tape:
+            loss, _ = phase.loss(model.networks, inputs)
+        found = tape.gradient(loss, variables)
+        head = len(model.networks["auxiliary_head"].trainable_variables)
+        return [np.array(g) for g in found[:head]], [np.array(g) for g in found[head:]]
+
+    head_without, encoder_without = gradients(0.0)
+    head_with, encoder_with = gradients(5.0)
+    for without, tied in zip(head_without, head_with):
+        np.testing.assert_allclose(tied, without, rtol=1e-4, atol=1e-7)
+    assert any(not np.allclose(tied, without) for without, tied in zip(encoder_without, encoder_with))
+
+
 def test_shift_moves_each_image_by_its_drawn_offset_and_keeps_its_mass():
     rng = np.random.default_rng(0)
     images = np.zeros((64, 28, 28), np.float32)
@@ -674,6 +718,15 @@ def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends
         np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-4, atol=1e-6, err_msg=key)
 
 
+@pytest.mark.slow
+def test_clustering_resume_mid_epoch_with_the_auxiliary_head_ends_where_a_straight_run_ends(mnist_npz, tmp_path, monkeypatch):
+    flags = [*SMALL, "--clusters", "6", "--epochs", "2", "--auxiliary-clusters", "4", "--auxiliary-tie-weight", "2"]
+    straight, resumed = straight_and_resumed(clustering.ClusteringAAE, clustering.Config, mnist_npz, flags, tmp_path, monkeypatch)
+    assert any(key.startswith("networks/auxiliary_head/") for key in straight)
+    for key in straight:
+        np.testing.assert_allclose(resumed[key], straight[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
 def test_classification_end_to_end(mnist_npz, tmp_path):
     out = tmp_path / "run"
     metrics = run.main(classification.ClassificationAAE, classification.Config,
@@ -700,7 +753,7 @@ def test_classification_end_to_end(mnist_npz, tmp_path):
 def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
     out = tmp_path / "run"
     metrics = run.main(clustering.ClusteringAAE, clustering.Config,
-                       ["--data", mnist_npz, "--out", str(out), *SMALL, "--clusters", "12", "--epochs", "2"])
+                       ["--data", mnist_npz, "--out", str(out), *SMALL, "--clusters", "12", "--epochs", "2", "--auxiliary-clusters", "5"])
     for name in ["styles_epoch_002.png", "confusion.png", "error.png", "cluster_heads.png", "losses.csv",
                  "metrics.json", "discriminator_class.keras"]:
         assert (out / name).is_file(), name
@@ -717,6 +770,10 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
     last = list(csv.DictReader(open(out / "losses.csv")))[-1]
     assert float(last["validation_error_eval"]) == pytest.approx(metrics["validation_error"])
     assert 0 <= float(last["validation_error_majority_vote_eval"]) <= float(last["validation_error_eval"]) + 1e-9
+    # The auxiliary head's clusters, labelled by majority vote, per epoch and at the end.
+    assert float(last["auxiliary_validation_error_majority_vote_eval"]) == pytest.approx(metrics["auxiliary_validation_error_majority_vote"])
+    assert 0 <= metrics["auxiliary_test_error_majority_vote"] <= 1 and sum(metrics["auxiliary_cluster_sizes_test"]) == 100
+    assert len(metrics["auxiliary_cluster_sizes_test"]) == 5 and (out / "auxiliary_head.keras").is_file()
     # Samples from both priors are scored like every scheme's: Parzen and the Frechet distance beside real images.
     for key in ("parzen_ll", "real_images_parzen_ll", "frechet_distance", "real_images_frechet_distance"):
         assert np.isfinite(metrics[key]), key
@@ -760,6 +817,10 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("classification", ["--consistency-in-classification", "--consistency-weight", "0"], "--consistency-in-classification adds"),
         ("clustering", ["--test-time-shifts", "-1"], "--test-time-shifts must be at least 0"),
         ("classification", ["--recipe", "paper", "--consistency-in-classification"], "excludes --consistency-in-classification True"),
+        ("clustering", ["--auxiliary-clusters", "1"], "--auxiliary-clusters needs at least 2 clusters"),
+        ("clustering", ["--auxiliary-clusters", "10", "--consistency-weight", "0"], "it needs --consistency-weight above 0"),
+        ("clustering", ["--auxiliary-clusters", "10", "--auxiliary-tie-weight", "-1"], "--auxiliary-tie-weight must be at least 0"),
+        ("clustering", ["--recipe", "paper", "--auxiliary-clusters", "10"], "excludes --auxiliary-clusters 10"),
     ],
 )
 def test_bad_flags_are_one_line_errors(mnist_npz, tmp_path, capsys, script, flags, message):
