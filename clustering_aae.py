@@ -82,7 +82,7 @@ class Config(CategoricalConfig):
     test_time_shifts: int = 0  # the evaluation reads each image alone
     auxiliary_clusters: int = option(
         0, "a second categorical head of this many clusters on the encoder's last hidden layer, trained in the "
-        "consistency phase by VAT, balance and entropy minimisation at IMSAT's weights (IIC's auxiliary head; 0: none)",
+        "consistency phase by VAT, balance and entropy minimisation at IMSAT's weights (0: none)",
         minimum=0, maximum=100)
     auxiliary_tie_weight: float = option(
         1.0, "with --auxiliary-clusters: weight of log A - I(y; a), which pulls y's clusters inside the auxiliary head's",

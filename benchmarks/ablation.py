@@ -181,8 +181,8 @@ SETTINGS = {
                               "--style-discriminator-sees-class"]),
     # The clustering default with an auxiliary head of 10 clusters on the encoder's last hidden layer, trained as IMSAT
     # trains its one head of 10 (VAT, balance 0.4, entropy minimisation 0.1; 98.4% accuracy with an MLP), y's 16 clusters
-    # tied to it by their mutual information (IIC's two heads): every seed's error is the 4s and 9s shared by clusters
-    # that split them by style, which 10 clusters used alike cannot afford.
+    # tied to it by their mutual information (IIC trains heads of both widths on one trunk): every seed's error is the
+    # 4s and 9s shared by clusters that split them by style, which 10 clusters used alike cannot afford.
     "clustering_vat_balance_style_sees_class_auxiliary_10": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
                               "--auxiliary-clusters", "10", "--auxiliary-tie-weight", "1"]),

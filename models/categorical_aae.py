@@ -261,11 +261,12 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     one phase, one optimizer on the sum, as VAT's authors train their term with the cross-entropy.
 
     With `auxiliary_head`, the network "auxiliary_head" reads the encoder's last hidden layer (a second
-    categorical code a, IIC's auxiliary head) and the consistency phase also trains it as IMSAT trains its
-    clustering head: KL(q(a | x) || q(a | x')) under the same perturbation (VAT's direction then the one that
-    most changes y and a together), balance and entropy minimisation at IMSAT's weights; and with `tie_weight`
-    adds tie_weight * (log |a| - I(y; a)), the gradient stopped at a: y's clusters pulled inside a's, so a y
-    that splits a digit by style cannot also mix two digits that a parts.
+    categorical code a; IIC trains two heads of different widths on one trunk), and the consistency phase
+    also trains it as IMSAT trains its clustering head: KL(q(a | x) || q(a | x')) under the same
+    perturbation (VAT's direction then the one that most changes y and a together), balance and entropy
+    minimisation at IMSAT's weights; with `tie_weight` it adds tie_weight * (log |a| - I(y; a)), the
+    gradient stopped at a: y's clusters pulled inside a's, so a y that splits a digit by style cannot also
+    mix two digits that a parts.
 
     `draw(networks, y, z)` is the image decoded from (y, z) (default: the decoder of [y, z]), made
     by the networks named in `drawn_by`, which the reconstruction and recoverability phases train
