@@ -35,6 +35,7 @@ def test_tiny_benchmark_reports_every_row(tmp_path):
         "clustering_aae + balance", "clustering_aae + entropy minimisation", "clustering_aae + neighbour agreement",
         "clustering_aae + consistency (elastic)", "clustering_aae + recoverability",
         "clustering_aae + z discriminator sees y", "clustering_aae, VAT + balance + z discriminator sees y", "clustering_aae",
+        "clustering_aae + auxiliary head (over its default)",
         "classification_aae, paper recipe", "classification_aae + entropy minimisation",
         "classification_aae + labeled elastic distortion", "classification_aae + weight average", "classification_aae + hidden-unit noise",
         "classification_aae", "classification_aae + hidden-unit noise (over its default)"}
