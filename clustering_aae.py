@@ -93,7 +93,8 @@ class Config(CategoricalConfig):
     eval_every: int = 1  # the validation error after every epoch (the test set is read only at the end)
     sample_every: int = 10
 
-    PAPER_RECIPE = {**CategoricalConfig.PAPER_RECIPE, "epochs": 60, "lr_decay_epoch": 50}
+    PAPER_RECIPE = {**CategoricalConfig.PAPER_RECIPE, "epochs": 60, "lr_decay_epoch": 50, "auxiliary_clusters": 0,
+                    "auxiliary_tie_weight": 1.0}
 
     def validate(self):
         super().validate()

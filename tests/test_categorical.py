@@ -88,12 +88,12 @@ def test_hidden_noise_is_multiplicative_reproducible_and_its_own_per_draw(monkey
     # Each hidden unit times its own 1 + N(0, 0.5^2): a silent ReLU stays 0.
     seen = []
 
-    def watched(network, x, perturb):
+    def watched(network, x, perturb, **options):
         def perturb_and_keep(hidden, layer):
             seen.append((hidden, perturb(hidden, layer)))
             return seen[-1][1]
 
-        return two_headed_encoder_pass(network, x, perturb_and_keep)
+        return two_headed_encoder_pass(network, x, perturb_and_keep, **options)
 
     monkeypatch.setattr(categorical_aae, "two_headed_encoder_pass", watched)
     hidden_noise_pass(encoder, seed, 0.5, draw=1)(images)

@@ -19,7 +19,7 @@ from utils.scheme import Scheme, make_optimizer
 
 RECIPES = ("paper", "project")
 # What --recipe paper turns off (the labeled_* fields and consistency_in_classification: the scripts with labels
-# only; auxiliary_clusters: clustering only); a flag that turns one on excludes it.
+# only; auxiliary_clusters: clustering only, in its PAPER_RECIPE); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
                "labeled_elastic", "labeled_rotation", "labeled_scale", "consistency_elastic", "style_discriminator_sees_class",
                "detach_class_from_reconstruction", "weight_average", "hidden_noise", "consistency_in_classification", "test_time_shifts",
@@ -92,7 +92,7 @@ class CategoricalConfig(AAEConfig):
         "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "labeled_rotation": 0.0, "labeled_scale": 0.0,
         "consistency_elastic": 0.0, "elastic_sigma": 4.0,
         "weight_average": 0.0, "hidden_noise": 0.0, "consistency_in_classification": False, "ingredient_optimizer": "sgd",
-        "test_time_shifts": 0, "auxiliary_clusters": 0,
+        "test_time_shifts": 0,
     }
 
     @classmethod
