@@ -64,9 +64,11 @@ class Config(CategoricalConfig):
         0.0, "and distort it elastically, displacements of this scale alpha (0: none; Simard et al. 2003's: 34; "
         "this project's recipe gives 34 with --labeled 1000 or fewer)", minimum=0.0)
     labeled_rotation: float = option(
-        0.0, "and turn it by a random angle of up to this many degrees (0: none)", minimum=0.0, maximum=180.0)
+        0.0, "and turn it by a random angle of up to this many degrees (0: none; this project's recipe gives 15 with "
+        "--labeled 100 or fewer)", minimum=0.0, maximum=180.0)
     labeled_scale: float = option(
-        0.0, "and scale its rows and its columns by random factors within 1 +- this (0: none)", minimum=0.0, maximum=0.5)
+        0.0, "and scale its rows and its columns by random factors within 1 +- this (0: none; this project's recipe "
+        "gives 0.15 with --labeled 100 or fewer)", minimum=0.0, maximum=0.5)
     consistency_in_classification: bool = option(
         False, "add the consistency phase's terms to the classification loss: one phase, trained by the classification "
         "optimizer (as VAT's authors train their term), instead of a phase of their own")
@@ -76,7 +78,7 @@ class Config(CategoricalConfig):
     # This project's recipe (docs/beyond_the_paper.md): the labeled shift, the z discriminator seeing y,
     # and VAT with both passes on one draw of the input noise, its epsilon chosen on the validation
     # images (1 against its authors' MNIST 0.3); with 1000 labels or fewer, the labeled images also
-    # distorted elastically (FEW_LABELS_RECIPE below).
+    # distorted elastically, and with 100 or fewer turned and scaled as well (RECIPE_BY_LABELS below).
     recipe: str = "project"
     consistency_weight: float = 1.0  # KL(q(y | x) || q(y | x perturbed))
     max_shift: int = 0  # no whole-pixel shift in the consistency phase
@@ -100,14 +102,19 @@ class Config(CategoricalConfig):
     eval_every: int = 1  # the validation error after every epoch (the test set is read only at the end)
     sample_every: int = 10
 
-    # With few labels, each is seen 50 times an epoch or more: this project's recipe also distorts them
-    # elastically (chosen on the validation images at 60 epochs, 100 and 1000 labels; with all labels it raised the error).
-    FEW_LABELS = 1000
-    FEW_LABELS_RECIPE = {"labeled_elastic": 34.0}
+    # With few labels, each is seen 50 times an epoch or more: this project's recipe also distorts them,
+    # (most labels, values) from the fewest labels up, the first that holds the run's count. Elastically with
+    # 1000 or fewer (chosen on the validation images at 60 epochs, 100 and 1000 labels; with all labels it raised
+    # the error); turned and scaled as well with 100 or fewer (chosen at 60 epochs with 100; 1000 not yet tried).
+    RECIPE_BY_LABELS = (
+        (100, {"labeled_elastic": 34.0, "labeled_rotation": 15.0, "labeled_scale": 0.15}),
+        (1000, {"labeled_elastic": 34.0}),
+    )
 
     @classmethod
     def project_values(cls, given):
-        return cls.FEW_LABELS_RECIPE if given.get("labeled", cls.labeled) <= cls.FEW_LABELS else {}
+        labeled = given.get("labeled", cls.labeled)
+        return next((values for most, values in cls.RECIPE_BY_LABELS if labeled <= most), {})
 
 
 class ClassificationAAE(CategoricalAAE):
