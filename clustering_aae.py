@@ -129,7 +129,7 @@ class ClusteringAAE(CategoricalAAE):
         c = self.config
         return {**super().phase_arguments(), "auxiliary_head": bool(c.auxiliary_clusters), "tie_weight": c.auxiliary_tie_weight}
 
-    def auxiliary_clusters(self, model, images):
+    def auxiliary_assignments(self, model, images):
         """Each image's cluster by the auxiliary head: the argmax of q(a | x)."""
         import keras
 
@@ -145,9 +145,9 @@ class ClusteringAAE(CategoricalAAE):
         """The auxiliary head's validation and test errors, each of its clusters labelled by majority vote of
         the validation images it holds; and the test images' clusters."""
         k = self.config.auxiliary_clusters
-        validation = self.auxiliary_clusters(model, self.data.x_val)
+        validation = self.auxiliary_assignments(model, self.data.x_val)
         labels = cluster_labels_by_majority(validation, self.data.y_val, k)
-        test = self.auxiliary_clusters(model, self.data.x_test)
+        test = self.auxiliary_assignments(model, self.data.x_test)
         return float(np.mean(labels[validation] != self.data.y_val)), float(np.mean(labels[test] != self.data.y_test)), test
 
     def cluster_labels(self, model):
