@@ -109,8 +109,6 @@ class ClusteringAAE(CategoricalAAE):
 
     name = "clustering_aae"
 
-    _features_models = None  # per encoder, the encoder up to its last hidden layer (the auxiliary head's input)
-
     def __init__(self, config, data):
         self.num_classes = config.clusters
         super().__init__(config, data)
@@ -130,15 +128,8 @@ class ClusteringAAE(CategoricalAAE):
         return {**super().phase_arguments(), "auxiliary_head": bool(c.auxiliary_clusters), "tie_weight": c.auxiliary_tie_weight}
 
     def auxiliary_assignments(self, model, images):
-        """Each image's cluster by the auxiliary head: the argmax of q(a | x)."""
-        import keras
-
-        encoder = model.networks[self.evaluated]
-        if self._features_models is None:
-            self._features_models = {}
-        if id(encoder) not in self._features_models:  # built once per encoder, as class_log_probabilities' model
-            self._features_models[id(encoder)] = (encoder, keras.Model(encoder.inputs, encoder.get_layer("class").input))
-        features = self._features_models[id(encoder)][1].predict(images, batch_size=1000, verbose=0)
+        """Each image's cluster by the auxiliary head (on the encoder's last hidden layer): the argmax of q(a | x)."""
+        features = self.encoder_up_to(model, "class").predict(images, batch_size=1000, verbose=0)
         return np.argmax(model.networks["auxiliary_head"].predict(features, batch_size=1000, verbose=0), axis=1)
 
     def auxiliary_errors(self, model):

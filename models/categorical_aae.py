@@ -292,9 +292,9 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     def encode(networks, inputs, images, offset, batch=0, features=False):
         return run_encoder(networks, inputs, batch, features)(corrupt(images, inputs["noise_seed"], noise_std, dropout, offset))
 
-    def with_auxiliary(networks, outputs):
-        """(y, a) from a pass with features: y and the auxiliary head's q(a | x) on the same hidden layer."""
-        return outputs[0], networks["auxiliary_head"](outputs[2], training=True)
+    def auxiliary(networks, outputs):
+        """The auxiliary head's q(a | x) from a pass with features (y, z, the last hidden layer)."""
+        return networks["auxiliary_head"](outputs[2], training=True)
 
     def reconstruction_loss(networks, inputs):
         images = inputs["images"]
@@ -351,7 +351,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         y = unmoved[0]
         loss, logs = 0.0, {}
         if auxiliary_head:
-            y, a = with_auxiliary(networks, unmoved)
+            a = auxiliary(networks, unmoved)
         if consistency_weight:
             # The unmoved image's q(y | x) is the target, as in VAT: only the moved image's is pulled.
             target = ops.stop_gradient(y)
@@ -366,7 +366,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
                 target = ops.concatenate([target, ops.stop_gradient(a)], axis=1)
 
                 def codes_pass(images):
-                    return ops.concatenate(with_auxiliary(networks, moved_pass(images)), axis=1), None
+                    outputs = moved_pass(images)
+                    return ops.concatenate([outputs[0], auxiliary(networks, outputs)], axis=1), None
             else:
                 codes_pass = moved_pass
             if vat_epsilon:

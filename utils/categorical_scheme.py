@@ -225,7 +225,7 @@ class CategoricalAAE(Scheme):
     num_classes = 10  # the width of y; clustering sets it from --clusters
     labeled = None  # indices of the labeled training images, or None without labels
     evaluated = "encoder"  # the network every evaluation encodes with (with --weight-average, its average)
-    _logits_models = None  # per encoder, the encoder up to its softmax
+    _partial_encoders = None  # per (encoder, layer), the encoder up to that layer (encoder_up_to)
     _vat_scales = None  # with --vat-epsilon-per-image: per training image, its VAT norm over --vat-epsilon
     _neighbours = None  # with --neighbour-weight: per training image, its --neighbours nearest training images
 
@@ -377,17 +377,23 @@ class CategoricalAAE(Scheme):
         """q(y | x), averaged over the image's views."""
         return np.mean([self.encode(model, view)[0] for view in self.views(images)], axis=0)
 
-    def class_log_probabilities(self, model, images):
-        """log q(y | x), from the encoder's logits (float64): a confident softmax rounds to exactly
-        1 - 6e-8 in float32 for hundreds of images, which would tie them when ranking images by q(y = i | x)."""
+    def encoder_up_to(self, model, layer):
+        """The evaluated encoder up to the input of its layer `layer` (its logits: "class_probabilities"; its last
+        hidden layer: "class"), built once per encoder and layer: a new model would retrace predict."""
         import keras
 
         encoder = model.networks[self.evaluated]
-        if self._logits_models is None:
-            self._logits_models = {}
-        if id(encoder) not in self._logits_models:  # built once per encoder: a new model would retrace predict
-            self._logits_models[id(encoder)] = (encoder, keras.Model(encoder.inputs, encoder.get_layer("class_probabilities").input))
-        logits_model = self._logits_models[id(encoder)][1]
+        if self._partial_encoders is None:
+            self._partial_encoders = {}
+        key = (id(encoder), layer)
+        if key not in self._partial_encoders:  # the encoder is kept beside its part, so its id stays its own
+            self._partial_encoders[key] = (encoder, keras.Model(encoder.inputs, encoder.get_layer(layer).input))
+        return self._partial_encoders[key][1]
+
+    def class_log_probabilities(self, model, images):
+        """log q(y | x), from the encoder's logits (float64): a confident softmax rounds to exactly
+        1 - 6e-8 in float32 for hundreds of images, which would tie them when ranking images by q(y = i | x)."""
+        logits_model = self.encoder_up_to(model, "class_probabilities")
         views = [log_softmax(logits_model.predict(view, batch_size=1000, verbose=0).astype(np.float64)) for view in self.views(images)]
         if len(views) == 1:
             return views[0]
