@@ -132,14 +132,12 @@ class ClusteringAAE(CategoricalAAE):
         features = self.encoder_up_to(model, "class").predict(images, batch_size=1000, verbose=0)
         return np.argmax(model.networks["auxiliary_head"].predict(features, batch_size=1000, verbose=0), axis=1)
 
-    def auxiliary_errors(self, model):
-        """The auxiliary head's validation and test errors, each of its clusters labelled by majority vote of
-        the validation images it holds; and the test images' clusters."""
-        k = self.config.auxiliary_clusters
+    def auxiliary_labels(self, model):
+        """The auxiliary head's clusters, each labelled by majority vote of the validation images it holds;
+        and its validation error so labelled. Reads the validation images only (it runs every epoch)."""
         validation = self.auxiliary_assignments(model, self.data.x_val)
-        labels = cluster_labels_by_majority(validation, self.data.y_val, k)
-        test = self.auxiliary_assignments(model, self.data.x_test)
-        return float(np.mean(labels[validation] != self.data.y_val)), float(np.mean(labels[test] != self.data.y_test)), test
+        labels = cluster_labels_by_majority(validation, self.data.y_val, self.config.auxiliary_clusters)
+        return labels, float(np.mean(labels[validation] != self.data.y_val))
 
     def cluster_labels(self, model):
         """Each cluster's digit by the paper's rule (the validation image with the highest q(y = i | x)),
@@ -170,7 +168,7 @@ class ClusteringAAE(CategoricalAAE):
         paper, majority = self.validation_errors(model)
         metrics = {"validation_error_eval": paper, "validation_error_majority_vote_eval": majority}
         if self.config.auxiliary_clusters:
-            metrics["auxiliary_validation_error_majority_vote_eval"] = self.auxiliary_errors(model)[0]
+            metrics["auxiliary_validation_error_majority_vote_eval"] = self.auxiliary_labels(model)[1]
         return metrics
 
     def save_figures(self, model, history):
@@ -213,7 +211,9 @@ class ClusteringAAE(CategoricalAAE):
         """The auxiliary head's errors (its clusters labelled by majority vote) and cluster sizes, if it has one."""
         if not self.config.auxiliary_clusters:
             return {}
-        validation, test, clusters = self.auxiliary_errors(model)
+        labels, validation = self.auxiliary_labels(model)
+        clusters = self.auxiliary_assignments(model, self.data.x_test)
+        test = float(np.mean(labels[clusters] != self.data.y_test))
         return {"auxiliary_validation_error_majority_vote": validation, "auxiliary_test_error_majority_vote": test,
                 "auxiliary_cluster_sizes_test": np.bincount(clusters, minlength=self.config.auxiliary_clusters).tolist()}
 
