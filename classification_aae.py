@@ -67,8 +67,8 @@ class Config(CategoricalConfig):
         0.0, "and turn it by a random angle of up to this many degrees (0: none; this project's recipe gives 15 with "
         "--labeled 100 or fewer)", minimum=0.0, maximum=180.0)
     labeled_scale: float = option(
-        0.0, "and scale its rows and its columns by random factors within 1 +- this (0: none; this project's recipe "
-        "gives 0.15 with --labeled 100 or fewer)", minimum=0.0, maximum=0.5)
+        0.0, "and scale its height and its width by random factors 1 / f, f within 1 +- this (0: none; this "
+        "project's recipe gives 0.15 with --labeled 100 or fewer)", minimum=0.0, maximum=0.5)
     consistency_in_classification: bool = option(
         False, "add the consistency phase's terms to the classification loss: one phase, trained by the classification "
         "optimizer (as VAT's authors train their term), instead of a phase of their own")
