@@ -422,7 +422,6 @@ def test_the_auxiliary_head_trains_in_the_consistency_phase_and_the_tie_moves_on
     assert any(not np.allclose(tied, without) for without, tied in zip(encoder_without, encoder_with))
 
 
-
 def test_the_per_epoch_errors_read_the_validation_images_only():
     # The test set is read once, at the end: the epochs' errors (the auxiliary head's included) never touch it.
     s = scheme("clustering", clusters=7, auxiliary_clusters=4, consistency_weight=1.0, vat_epsilon=1.0, max_shift=0)
@@ -431,6 +430,7 @@ def test_the_per_epoch_errors_read_the_validation_images_only():
     metrics = s.validation_metrics(model)
     assert set(metrics) == {"validation_error_eval", "validation_error_majority_vote_eval", "auxiliary_validation_error_majority_vote_eval"}
     assert all(0 <= value <= 1 for value in metrics.values())
+
 
 def test_shift_moves_each_image_by_its_drawn_offset_and_keeps_its_mass():
     rng = np.random.default_rng(0)
