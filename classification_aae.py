@@ -83,6 +83,8 @@ class Config(CategoricalConfig):
     consistency_weight: float = 1.0  # KL(q(y | x) || q(y | x perturbed))
     max_shift: int = 0  # no whole-pixel shift in the consistency phase
     consistency_elastic: float = 0.0  # no elastic distortion in the consistency phase
+    consistency_rotation: float = 0.0  # no turn and no scaling either
+    consistency_scale: float = 0.0
     elastic_sigma: float = 4.0  # smoothness of the elastic displacements (Simard et al. 2003)
     vat_epsilon: float = 1.0  # VAT's adversarial perturbation of this norm
     vat_epsilon_per_image: bool = False  # or scaled per image by its 10th-neighbour distance (IMSAT)

@@ -103,6 +103,8 @@ class Config(CategoricalConfig):
     consistency_weight: float = 1.0
     max_shift: int = 0
     consistency_elastic: float = 0.0
+    consistency_rotation: float = 0.0
+    consistency_scale: float = 0.0
     elastic_sigma: float = 4.0
     vat_epsilon: float = 2.0
     vat_epsilon_per_image: bool = False

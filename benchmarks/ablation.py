@@ -91,6 +91,12 @@ SETTINGS = {
     "clustering_vat_elastic_balance_style_sees_class": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
                               "--consistency-elastic", "34"]),
+    # The default with the consistency phase's moved image also turned by up to 15 degrees and its rows and columns
+    # scaled within 1 +- 0.15 (Cireşan et al. 2010's affine distortions): y made blind to slant and width, the
+    # style by which every seed's clusters split the 4s and 9s together.
+    "clustering_vat_affine_balance_style_sees_class": (
+        "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
+                              "--consistency-rotation", "15", "--consistency-scale", "0.15"]),
     # The default with SCAN's consistency with mined neighbours: q(y | x) and q(y | x') alike and sure, x' one of
     # x's 5 nearest training images in pixels (mostly the same digit: 4s beside 4s, whatever their slant).
     "clustering_vat_balance_neighbours_style_sees_class": (

@@ -73,9 +73,13 @@ INGREDIENT_ROWS = {
     "clustering_aae + balance": (clustering_aae, {**NO_INGREDIENT, "balance_weight": 1.0}),
     "clustering_aae + entropy minimisation": (clustering_aae, {**NO_INGREDIENT, "entropy_weight": 1.0}),
     "clustering_aae + neighbour agreement": (clustering_aae, {**NO_INGREDIENT, "neighbour_weight": 1.0}),
-    # The elastic fields' smoothing and resampling are not counted in the FLOPs: 0.02 GFLOP a step against several.
+    # The elastic fields' smoothing and the resampling (elastic and affine) are not counted in the FLOPs: 0.02 GFLOP a
+    # step against several.
     "clustering_aae + consistency (elastic)": (
         clustering_aae, {**NO_INGREDIENT, "consistency_weight": 1.0, "max_shift": 0, "consistency_elastic": 34.0}),
+    "clustering_aae + consistency (affine)": (
+        clustering_aae, {**NO_INGREDIENT, "consistency_weight": 1.0, "max_shift": 0, "consistency_rotation": 15.0,
+                         "consistency_scale": 0.15}),
     "clustering_aae + recoverability": (clustering_aae, {**NO_INGREDIENT, "recoverability_weight": 1.0}),
     "clustering_aae + z discriminator sees y": (clustering_aae, {**NO_INGREDIENT, "style_discriminator_sees_class": True}),
     "clustering_aae, VAT + balance + z discriminator sees y": (clustering_aae, {

@@ -223,7 +223,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
                            consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, vat_per_image=False,
                            recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, detach_class=False,
                            neighbour_weight=0.0, labeled_elastic=0.0, labeled_rotation=0.0, labeled_scale=0.0,
-                           consistency_elastic=0.0, elastic_sigma=4.0, weight_average=0.0,
+                           consistency_elastic=0.0, consistency_rotation=0.0, consistency_scale=0.0, elastic_sigma=4.0, weight_average=0.0,
                            hidden_noise=0.0, consistency_in_classification=False, auxiliary_head=False, tie_weight=0.0,
                            draw=None, drawn_by=("decoder",)):
     """The phases of the categorical AAE; step inputs: "images" (the unlabeled batch), "class_prior"
@@ -241,7 +241,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     2003: a 784-800-10 network from 1.6% to 0.7% test error with all of MNIST's labels), and with
     `labeled_rotation` (degrees) or `labeled_scale` (a fraction) by a random affine map as well
     (`affine_displacements`; Cireşan et al. 2010's MLPs trained on both kinds of distortion). With
-    `consistency_elastic`, the consistency phase's moved image is also elastically distorted. A
+    `consistency_elastic`, `consistency_rotation` or `consistency_scale`, the consistency phase's moved image is also
+    distorted, elastically or by an affine map (both in one resampling, as the labeled images). A
     consistency phase (encoder) runs when `consistency_weight`, `balance_weight` or `entropy_weight` is positive, a
     recoverability phase (encoder and decoder) when `recoverability_weight` is. With `shared_noise`
     the consistency phase's two passes share one draw of the input corruption, so they differ only by
@@ -276,6 +277,16 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     if draw is None:
         def draw(networks, y, z):
             return networks["decoder"]([y, z], training=True)
+
+    def distort(images, elastic_seed, elastic, affine_seed, rotation, scale):
+        """`images` distorted by an elastic field of scale `elastic` and an affine map (`affine_displacements`), in
+        one resampling; either off at 0."""
+        fields = []
+        if elastic:
+            fields.append(elastic_displacements(images.shape[0], images.shape[1], elastic_seed, elastic, elastic_sigma))
+        if rotation or scale:
+            fields.append(affine_displacements(images.shape[0], images.shape[1], affine_seed, rotation, scale))
+        return displace_images(images, tf.add_n(fields)) if fields else images
 
     def style_input(z, y):
         return [z, ops.stop_gradient(y)] if style_sees_class else z
@@ -332,13 +343,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
         images = inputs["labeled_images"]
         if labeled_shift:
             images = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 11, labeled_shift))
-        fields = []  # one resampling for both distortions
-        if labeled_elastic:
-            fields.append(elastic_displacements(images.shape[0], images.shape[1], inputs["noise_seed"] + 12, labeled_elastic, elastic_sigma))
-        if labeled_rotation or labeled_scale:
-            fields.append(affine_displacements(images.shape[0], images.shape[1], inputs["noise_seed"] + 14, labeled_rotation, labeled_scale))
-        if fields:
-            images = displace_images(images, tf.add_n(fields))
+        images = distort(images, inputs["noise_seed"] + 12, labeled_elastic, inputs["noise_seed"] + 14, labeled_rotation, labeled_scale)
         y, _ = encode(networks, inputs, images, 5, batch=1)
         labels = inputs["labels"]
         cross_entropy = -ops.mean(ops.sum(labels * ops.log(ops.clip(y, 1e-7, 1.0)), axis=1))
@@ -359,8 +364,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
             moved = images
             if max_shift:
                 moved = shift_images(images, shift_offsets(images.shape[0], inputs["noise_seed"] + 7, max_shift))
-            if consistency_elastic:
-                moved = elastic_images(moved, inputs["noise_seed"] + 13, consistency_elastic, elastic_sigma)
+            moved = distort(moved, inputs["noise_seed"] + 13, consistency_elastic, inputs["noise_seed"] + 15, consistency_rotation,
+                            consistency_scale)
             moved = corrupt(moved, inputs["noise_seed"], noise_std, dropout, target_noise if shared_noise else 8)
             moved_pass = run_encoder(networks, inputs, 0, features=auxiliary_head)
             if auxiliary_head:  # y and a side by side as one code (VAT's direction for both): their KL divergences add up

@@ -245,7 +245,8 @@ def test_each_ingredient_phase_changes_only_its_own_networks(kind, phase, change
     if kind == "classification":
         extra.update(labeled_shift=2, labeled_elastic=34.0, labeled_rotation=15.0, labeled_scale=0.15)
     s = scheme(kind, consistency_weight=1.0, balance_weight=1.0, entropy_weight=1.0, vat_epsilon=1.0, vat_epsilon_per_image=True,
-               neighbour_weight=1.0, recoverability_weight=1.0, consistency_elastic=34.0, hidden_noise=0.5, lr_decay_epoch=0, **extra)
+               neighbour_weight=1.0, recoverability_weight=1.0, consistency_elastic=34.0, consistency_rotation=15.0,
+               consistency_scale=0.15, hidden_noise=0.5, lr_decay_epoch=0, **extra)
     model = s.build_model()
     assert [p.name for p in model.phases][-2:] == ["consistency", "recoverability"]
     assert {"consistency_kl", "marginal_entropy", "conditional_entropy", "neighbour_loss", "recoverability_loss"} <= set(model.log_names)
@@ -532,6 +533,34 @@ def test_the_classification_phase_reads_each_labeled_image_through_both_distorti
     assert loss(labeled_rotation=15.0, labeled_scale=0.15) != pytest.approx(loss(), rel=1e-3)
 
 
+def test_the_consistency_phase_reads_the_moved_image_through_both_distortions_at_once():
+    s = scheme("clustering", clusters=7, batch_norm=False, noise_std=0.0, input_dropout=0.0, balance_weight=0.0)
+    networks = s.build_model().networks
+    kernel = networks["encoder"].get_layer("class").kernel
+    kernel.assign(kernel * 3000)  # an encoder whose q(y | x) depends on the image
+    images = s.data.x_train[:20]
+    inputs = {"images": tf.constant(images), "noise_seed": tf.constant([3, 4], tf.int32)}
+    seed = inputs["noise_seed"]
+
+    def loss(**distortions):
+        arguments = {"consistency_weight": 1.0, "max_shift": 0, "vat_epsilon": 0.0, **distortions}
+        phase = {p.name: p for p in categorical_aae_phases(**arguments)}["consistency"]
+        return float(phase.loss(networks, inputs)[0])
+
+    def expected(fields):
+        q = networks["encoder"](tf.constant(images), training=True)[0].numpy()
+        moved = networks["encoder"](displace_images(tf.constant(images), fields), training=True)[0].numpy()
+        return float(np.mean(np.sum(q * (np.log(q + 1e-8) - np.log(moved + 1e-8)), axis=1)))
+
+    elastic = elastic_displacements(20, 28, seed + 13, 34.0, 4.0)
+    affine = affine_displacements(20, 28, seed + 15, 15.0, 0.15)
+    assert loss(consistency_elastic=34.0) == pytest.approx(expected(elastic), rel=1e-4, abs=1e-6)  # the elastic path as before
+    assert loss(consistency_rotation=15.0, consistency_scale=0.15) == pytest.approx(expected(affine), rel=1e-4, abs=1e-6)
+    assert loss(consistency_elastic=34.0, consistency_rotation=15.0, consistency_scale=0.15) == pytest.approx(
+        expected(elastic + affine), rel=1e-4, abs=1e-6)
+    assert loss(consistency_rotation=15.0, consistency_scale=0.15) > 1e-2  # a turned digit changes q(y | x)
+
+
 def test_the_virtual_adversarial_perturbation_has_the_asked_norm_and_moves_q_more_than_chance():
     s = scheme("clustering", clusters=5, batch_norm=False)
     encoder = s.build_model().networks["encoder"]
@@ -721,6 +750,7 @@ def test_resume_mid_epoch_with_two_discriminators_ends_where_a_straight_run_ends
     flags = [*SMALL, "--labeled", "30", "--epochs", "2",
              "--consistency-weight", "1", "--balance-weight", "1", "--entropy-weight", "1", "--recoverability-weight", "1",
              "--vat-epsilon-per-image", "--neighbour-weight", "1", "--labeled-elastic", "34", "--consistency-elastic", "20",
+             "--consistency-rotation", "10",
              "--weight-average", "0.9", "--hidden-noise", "0.5", "--classification-optimizer", "adam", "--ingredient-optimizer", "adam"]
     straight, resumed = straight_and_resumed(
         classification.ClassificationAAE, classification.Config, mnist_npz, flags, tmp_path, monkeypatch)
@@ -820,6 +850,12 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("clustering", ["--elastic-sigma", "0"], "--elastic-sigma must be positive"),
         ("classification", ["--recipe", "paper", "--labeled-elastic", "34"], "excludes --labeled-elastic 34.0"),
         ("clustering", ["--recipe", "paper", "--consistency-elastic", "34"], "excludes --consistency-elastic 34.0"),
+        ("clustering", ["--recipe", "paper", "--consistency-rotation", "15"], "excludes --consistency-rotation 15.0"),
+        ("clustering", ["--consistency-rotation", "200"], "--consistency-rotation must be at most 180.0, got 200.0"),
+        ("classification", ["--consistency-scale", "-0.1"], "--consistency-scale must be at least 0"),
+        ("clustering", ["--consistency-weight", "0", "--consistency-scale", "0.1"],
+         "--consistency-scale distorts the consistency phase's moved image: it needs --consistency-weight above 0"),
+        ("clustering", ["--consistency-weight", "1", "--vat-epsilon", "0", "--consistency-rotation", "0"], "needs a perturbation"),
         ("classification", ["--weight-average", "1"], "--weight-average is a decay per step, below 1, got 1.0"),
         ("classification", ["--weight-average", "-0.5"], "--weight-average must be at least 0"),
         ("clustering", ["--weight-average", "0.999"], "it needs --no-batch-norm"),

@@ -21,7 +21,8 @@ RECIPES = ("paper", "project")
 # What --recipe paper turns off (the labeled_* fields and consistency_in_classification: the scripts with labels
 # only; auxiliary_clusters: clustering only, in its PAPER_RECIPE); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
-               "labeled_elastic", "labeled_rotation", "labeled_scale", "consistency_elastic", "style_discriminator_sees_class",
+               "labeled_elastic", "labeled_rotation", "labeled_scale", "consistency_elastic", "consistency_rotation", "consistency_scale",
+               "style_discriminator_sees_class",
                "detach_class_from_reconstruction", "weight_average", "hidden_noise", "consistency_in_classification", "test_time_shifts",
                "auxiliary_clusters")
 INGREDIENT_PHASES = ("consistency", "recoverability")
@@ -48,6 +49,11 @@ class CategoricalConfig(AAEConfig):
     max_shift: int = knob("the consistency phase moves each image by up to this many pixels in each direction (0: no shift)", minimum=0)
     consistency_elastic: float = knob(
         "and distorts it elastically, displacements of this scale alpha (0: none; Simard et al. 2003's: 34)", minimum=0.0)
+    consistency_rotation: float = knob(
+        "and turns it by a random angle of up to this many degrees (0: none; Cireşan et al. 2010's: 15)", minimum=0.0, maximum=180.0)
+    consistency_scale: float = knob(
+        "and scales its height and its width by random factors 1 / f, f within 1 +- this (0: none; Cireşan et al.: 0.15)",
+        minimum=0.0, maximum=0.5)
     elastic_sigma: float = knob("std in pixels of the Gaussian that smooths the elastic displacements (Simard et al.: 4)", positive=True)
     vat_epsilon: float = knob("and adds VAT's adversarial perturbation of this L2 norm (0: none)", minimum=0.0)
     vat_epsilon_per_image: bool = knob(
@@ -90,7 +96,7 @@ class CategoricalConfig(AAEConfig):
         "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
         "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "neighbours": 5, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
         "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "labeled_rotation": 0.0, "labeled_scale": 0.0,
-        "consistency_elastic": 0.0, "elastic_sigma": 4.0,
+        "consistency_elastic": 0.0, "consistency_rotation": 0.0, "consistency_scale": 0.0, "elastic_sigma": 4.0,
         "weight_average": 0.0, "hidden_noise": 0.0, "consistency_in_classification": False, "ingredient_optimizer": "sgd",
         "test_time_shifts": 0,
     }
@@ -118,8 +124,10 @@ class CategoricalConfig(AAEConfig):
         super().validate()
         if not self.input_dropout < 1:
             raise ConfigError(f"--input-dropout must be below 1, got {self.input_dropout}")
-        if self.consistency_weight and not (self.max_shift or self.vat_epsilon or self.consistency_elastic):
-            raise ConfigError("--consistency-weight needs a perturbation: --max-shift, --vat-epsilon or --consistency-elastic above 0")
+        moves = self.max_shift or self.vat_epsilon or self.consistency_elastic or self.consistency_rotation or self.consistency_scale
+        if self.consistency_weight and not moves:
+            raise ConfigError("--consistency-weight needs a perturbation: --max-shift, --vat-epsilon, --consistency-elastic, "
+                              "--consistency-rotation or --consistency-scale above 0")
         if not self.weight_average < 1:
             raise ConfigError(f"--weight-average is a decay per step, below 1, got {self.weight_average}")
         if self.weight_average and self.batch_norm:
@@ -132,6 +140,10 @@ class CategoricalConfig(AAEConfig):
                 if getattr(self, name) != self.PAPER_RECIPE[name]:
                     flag = "--" + name.replace("_", "-")
                     raise ConfigError(f"--recipe paper turns every ingredient beyond the paper off: it excludes {flag} {getattr(self, name)}")
+        for name in ("consistency_elastic", "consistency_rotation", "consistency_scale"):
+            if getattr(self, name) and not self.consistency_weight:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} distorts the consistency phase's moved image: it needs --consistency-weight above 0")
         terms = self.consistency_weight or self.balance_weight or self.entropy_weight or self.neighbour_weight
         if getattr(self, "consistency_in_classification", False) and not terms:
             raise ConfigError("--consistency-in-classification adds the consistency phase's terms to the classification "
@@ -282,7 +294,8 @@ class CategoricalAAE(Scheme):
             balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon, vat_per_image=c.vat_epsilon_per_image,
             shared_noise=c.consistency_shared_noise, entropy_weight=c.entropy_weight, detach_class=c.detach_class_from_reconstruction,
             recoverability_weight=c.recoverability_weight, neighbour_weight=c.neighbour_weight,
-            consistency_elastic=c.consistency_elastic, elastic_sigma=c.elastic_sigma, weight_average=c.weight_average,
+            consistency_elastic=c.consistency_elastic, consistency_rotation=c.consistency_rotation,
+            consistency_scale=c.consistency_scale, elastic_sigma=c.elastic_sigma, weight_average=c.weight_average,
             hidden_noise=c.hidden_noise, **with_labels,
         )
 
