@@ -37,6 +37,7 @@ class Config(CategoricalConfig):
     noise_std: float = 0.3
     input_dropout: float = 0.0
     batch_norm: bool = False
+    class_batch_norm: bool = True  # (with --batch-norm) y's logits batch-normalised too
     style_discriminator_sees_class: bool = True  # not in the paper: the z discriminator also sees y
     # Training: an epoch is a pass over the 50,000 training images (each step also sees a batch of labeled ones).
     epochs: int = 60

@@ -35,6 +35,7 @@ class Config(CategoricalConfig):
     hidden_layers: int = 2
     init_std: float = 0.01
     batch_norm: bool = True
+    class_batch_norm: bool = True  # y's logits batch-normalised too
     # Priors: y one-hot of a uniform cluster; z ~ N(0, prior_std^2 I). The appendix's input
     # corruption for this model: 20% of the pixels dropped, no Gaussian noise.
     prior_std: float = 1.0

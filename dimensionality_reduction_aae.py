@@ -58,6 +58,7 @@ class Config(CategoricalConfig):
     hidden_layers: int = 2
     init_std: float = 0.01
     batch_norm: bool = True
+    class_batch_norm: bool = True
     # Priors: y one-hot of a uniform cluster or class; z ~ N(0, prior_std^2 I), narrow against eta.
     prior_std: float = 0.3
     noise_std: float = 0.0

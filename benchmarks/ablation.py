@@ -97,6 +97,11 @@ SETTINGS = {
     "clustering_vat_affine_balance_style_sees_class": (
         "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
                               "--consistency-rotation", "15", "--consistency-scale", "0.15"]),
+    # The default with y's logits left out of the batch normalisation (IMSAT's encoder normalises its hidden layers
+    # only): normalised logits hold every cluster's score at one spread over the batch whatever the images.
+    "clustering_vat_balance_style_sees_class_no_class_norm": (
+        "clustering_aae.py", [*CB, "--max-shift", "0", "--vat-epsilon", "2", "--style-discriminator-sees-class",
+                              "--no-class-batch-norm"]),
     # The default with SCAN's consistency with mined neighbours: q(y | x) and q(y | x') alike and sure, x' one of
     # x's 5 nearest training images in pixels (mostly the same digit: 4s beside 4s, whatever their slant).
     "clustering_vat_balance_neighbours_style_sees_class": (

@@ -41,19 +41,22 @@ def build_encoder(latent_dim, *, hidden_units, hidden_layers, init_std, seed, na
     return keras.Model(images, codes, name=name)
 
 
-def build_two_headed_encoder(classes, latent_dim, *, hidden_units, hidden_layers, init_std, seed, batch_norm, name="encoder"):
+def build_two_headed_encoder(classes, latent_dim, *, hidden_units, hidden_layers, init_std, seed, batch_norm, class_norm=True,
+                             name="encoder"):
     """Image (28, 28) -> [q(y|x) (classes,), softmax; style z (latent_dim,), linear], both heads on the same hidden layers.
 
     With `batch_norm`, every layer's pre-activations are batch-normalised, the heads' included (the
-    paper's appendix for its clustering model).
+    paper's appendix for its clustering model); without `class_norm`, all but y's logits (IMSAT's encoder).
     """
     images = keras.Input(IMAGE_SHAPE, name="images")
     x = layers.Flatten(name="flatten")(images)
     x = _hidden(x, name, hidden_units, hidden_layers, init_std, seed, batch_norm)
     y = layers.Dense(classes, kernel_initializer=_init(init_std, seed + hidden_layers), name="class")(x)
     z = layers.Dense(latent_dim, kernel_initializer=_init(init_std, seed + hidden_layers + 1), name="style")(x)
+    if batch_norm and class_norm:
+        y = layers.BatchNormalization(name="class_norm")(y)
     if batch_norm:
-        y, z = layers.BatchNormalization(name="class_norm")(y), layers.BatchNormalization(name="style_norm")(z)
+        z = layers.BatchNormalization(name="style_norm")(z)
     y = layers.Softmax(name="class_probabilities")(y)
     return keras.Model(images, [y, z], name=name)
 
@@ -74,7 +77,9 @@ def two_headed_encoder_pass(encoder, images, perturb_hidden, training=True, feat
         i += 1
     y, z = encoder.get_layer("class")(x), encoder.get_layer("style")(x)
     if "class_norm" in names:
-        y, z = encoder.get_layer("class_norm")(y, training=training), encoder.get_layer("style_norm")(z, training=training)
+        y = encoder.get_layer("class_norm")(y, training=training)
+    if "style_norm" in names:
+        z = encoder.get_layer("style_norm")(z, training=training)
     y = encoder.get_layer("class_probabilities")(y)
     return (y, z, x) if features else (y, z)
 

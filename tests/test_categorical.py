@@ -55,9 +55,12 @@ def test_two_headed_encoder_gives_a_softmax_and_a_linear_code():
     assert np.all(np.asarray(y) > 0)
 
 
-@pytest.mark.parametrize("batch_norm", [False, True])
-def test_the_encoder_pass_layer_by_layer_is_the_encoder_and_perturbs_each_hidden_layer(batch_norm):
-    encoder = build_two_headed_encoder(16, 5, hidden_units=32, hidden_layers=3, init_std=0.1, seed=0, batch_norm=batch_norm)
+@pytest.mark.parametrize("batch_norm, class_norm", [(False, True), (True, True), (True, False)])
+def test_the_encoder_pass_layer_by_layer_is_the_encoder_and_perturbs_each_hidden_layer(batch_norm, class_norm):
+    encoder = build_two_headed_encoder(16, 5, hidden_units=32, hidden_layers=3, init_std=0.1, seed=0, batch_norm=batch_norm,
+                                       class_norm=class_norm)
+    names = {layer.name for layer in encoder.layers}
+    assert ("class_norm" in names, "style_norm" in names) == (batch_norm and class_norm, batch_norm)
     images = tf.constant(np.random.default_rng(0).uniform(0, 1, (8, 28, 28)).astype(np.float32))
     seen = []
 
@@ -851,6 +854,8 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("classification", ["--recipe", "paper", "--labeled-elastic", "34"], "excludes --labeled-elastic 34.0"),
         ("clustering", ["--recipe", "paper", "--consistency-elastic", "34"], "excludes --consistency-elastic 34.0"),
         ("clustering", ["--recipe", "paper", "--consistency-rotation", "15"], "excludes --consistency-rotation 15.0"),
+        ("clustering", ["--recipe", "paper", "--no-class-batch-norm"], "excludes --class-batch-norm False"),
+        ("clustering", ["--no-batch-norm", "--no-class-batch-norm"], "--no-class-batch-norm leaves y's logits out"),
         ("clustering", ["--consistency-rotation", "200"], "--consistency-rotation must be at most 180.0, got 200.0"),
         ("classification", ["--consistency-scale", "-0.1"], "--consistency-scale must be at least 0"),
         ("clustering", ["--consistency-weight", "0", "--consistency-scale", "0.1"],
@@ -921,3 +926,5 @@ def test_batch_normalised_encoder_keeps_its_moving_statistics_in_the_checkpoint(
     before = np.array(model.networks["encoder"].get_layer("class_norm").moving_mean)
     model.train_step(batch(s))
     assert not np.array_equal(before, np.array(model.networks["encoder"].get_layer("class_norm").moving_mean))
+    keys = list(state_variables(scheme("clustering", clusters=5, batch_norm=True, class_batch_norm=False).build_model()))
+    assert "networks/encoder/style_norm/moving_mean" in keys and not any("class_norm" in key for key in keys)

@@ -22,7 +22,7 @@ RECIPES = ("paper", "project")
 # only; auxiliary_clusters: clustering only, in its PAPER_RECIPE); a flag that turns one on excludes it.
 INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighbour_weight", "recoverability_weight", "labeled_shift",
                "labeled_elastic", "labeled_rotation", "labeled_scale", "consistency_elastic", "consistency_rotation", "consistency_scale",
-               "style_discriminator_sees_class",
+               "style_discriminator_sees_class", "class_batch_norm",
                "detach_class_from_reconstruction", "weight_average", "hidden_noise", "consistency_in_classification", "test_time_shifts",
                "auxiliary_clusters")
 INGREDIENT_PHASES = ("consistency", "recoverability")
@@ -37,6 +37,9 @@ class CategoricalConfig(AAEConfig):
     noise_std: float = knob("std of the Gaussian noise added to the encoder's input images in training", minimum=0.0)
     input_dropout: float = knob("fraction of the encoder's input pixels zeroed in training", minimum=0.0)
     batch_norm: bool = knob("batch-normalise the encoder's layers, its two heads included")
+    class_batch_norm: bool = knob(
+        "with --batch-norm, y's logits are batch-normalised too (the paper's appendix); --no-class-batch-norm: every layer "
+        "but y's logits (IMSAT's encoder)")
     style_discriminator_sees_class: bool = knob(
         "the discriminator on z also sees the encoder's y (not in the paper): z pushed to one Gaussian whatever y is"
     )
@@ -98,7 +101,7 @@ class CategoricalConfig(AAEConfig):
         "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "labeled_rotation": 0.0, "labeled_scale": 0.0,
         "consistency_elastic": 0.0, "consistency_rotation": 0.0, "consistency_scale": 0.0, "elastic_sigma": 4.0,
         "weight_average": 0.0, "hidden_noise": 0.0, "consistency_in_classification": False, "ingredient_optimizer": "sgd",
-        "test_time_shifts": 0,
+        "test_time_shifts": 0, "class_batch_norm": True,
     }
 
     @classmethod
@@ -133,6 +136,8 @@ class CategoricalConfig(AAEConfig):
         if self.weight_average and self.batch_norm:
             raise ConfigError("--weight-average averages the trainable weights, not batch normalisation's statistics: "
                               "it needs --no-batch-norm")
+        if not (self.class_batch_norm or self.batch_norm):
+            raise ConfigError("--no-class-batch-norm leaves y's logits out of the batch normalisation: it needs --batch-norm")
         if self.vat_epsilon_per_image and not (self.consistency_weight and self.vat_epsilon):
             raise ConfigError("--vat-epsilon-per-image scales VAT's perturbation: it needs --consistency-weight and --vat-epsilon above 0")
         if self.recipe == "paper":
@@ -261,7 +266,7 @@ class CategoricalAAE(Scheme):
         c, k = self.config, self.num_classes
         sizes = {"hidden_units": c.hidden_units, "hidden_layers": c.hidden_layers, "init_std": c.init_std}
         networks = {
-            "encoder": build_two_headed_encoder(k, c.latent_dim, seed=c.seed, batch_norm=c.batch_norm, **sizes),
+            "encoder": build_two_headed_encoder(k, c.latent_dim, seed=c.seed, batch_norm=c.batch_norm, class_norm=c.class_batch_norm, **sizes),
             "decoder": self.build_decoder(sizes),
             "discriminator_class": build_discriminator(k, seed=c.seed + 200, name="discriminator_class", **sizes),
             "discriminator_style": build_discriminator(
@@ -269,7 +274,8 @@ class CategoricalAAE(Scheme):
             ),
         }
         if c.weight_average:  # the average starts at the encoder's first weights
-            average = build_two_headed_encoder(k, c.latent_dim, seed=c.seed, batch_norm=c.batch_norm, name="encoder_average", **sizes)
+            average = build_two_headed_encoder(k, c.latent_dim, seed=c.seed, batch_norm=c.batch_norm, class_norm=c.class_batch_norm,
+                                               name="encoder_average", **sizes)
             average.set_weights(networks["encoder"].get_weights())
             networks["encoder_average"] = average
         return networks
