@@ -33,7 +33,7 @@ def test_tiny_benchmark_reports_every_row(tmp_path):
     assert set(results["ratios"]["step_vs_paper_recipe"]) == {
         "clustering_aae, paper recipe", "clustering_aae + consistency (shift)", "clustering_aae + consistency (shift + VAT)",
         "clustering_aae + balance", "clustering_aae + entropy minimisation", "clustering_aae + neighbour agreement",
-        "clustering_aae + consistency (elastic)", "clustering_aae + recoverability",
+        "clustering_aae + consistency (elastic)", "clustering_aae + consistency (affine)", "clustering_aae + recoverability",
         "clustering_aae + z discriminator sees y", "clustering_aae, VAT + balance + z discriminator sees y", "clustering_aae",
         "clustering_aae + auxiliary head (over its default)",
         "classification_aae, paper recipe", "classification_aae + entropy minimisation",
