@@ -26,6 +26,7 @@ INGREDIENTS = ("consistency_weight", "balance_weight", "entropy_weight", "neighb
                "detach_class_from_reconstruction", "weight_average", "hidden_noise", "consistency_in_classification", "test_time_shifts",
                "auxiliary_clusters")
 INGREDIENT_PHASES = ("consistency", "recoverability")
+CONSISTENCY_DISTORTIONS = ("consistency_elastic", "consistency_rotation", "consistency_scale")  # of the consistency phase's x'
 VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
 
 
@@ -127,8 +128,8 @@ class CategoricalConfig(AAEConfig):
         super().validate()
         if not self.input_dropout < 1:
             raise ConfigError(f"--input-dropout must be below 1, got {self.input_dropout}")
-        moves = self.max_shift or self.vat_epsilon or self.consistency_elastic or self.consistency_rotation or self.consistency_scale
-        if self.consistency_weight and not moves:
+        distortions = [name for name in CONSISTENCY_DISTORTIONS if getattr(self, name)]
+        if self.consistency_weight and not (self.max_shift or self.vat_epsilon or distortions):
             raise ConfigError("--consistency-weight needs a perturbation: --max-shift, --vat-epsilon, --consistency-elastic, "
                               "--consistency-rotation or --consistency-scale above 0")
         if not self.weight_average < 1:
@@ -145,10 +146,9 @@ class CategoricalConfig(AAEConfig):
                 if getattr(self, name) != self.PAPER_RECIPE[name]:
                     flag = "--" + name.replace("_", "-")
                     raise ConfigError(f"--recipe paper turns every ingredient beyond the paper off: it excludes {flag} {getattr(self, name)}")
-        for name in ("consistency_elastic", "consistency_rotation", "consistency_scale"):
-            if getattr(self, name) and not self.consistency_weight:
-                flag = "--" + name.replace("_", "-")
-                raise ConfigError(f"{flag} distorts the consistency phase's moved image: it needs --consistency-weight above 0")
+        if distortions and not self.consistency_weight:
+            flag = "--" + distortions[0].replace("_", "-")
+            raise ConfigError(f"{flag} distorts the consistency phase's moved image: it needs --consistency-weight above 0")
         terms = self.consistency_weight or self.balance_weight or self.entropy_weight or self.neighbour_weight
         if getattr(self, "consistency_in_classification", False) and not terms:
             raise ConfigError("--consistency-in-classification adds the consistency phase's terms to the classification "
