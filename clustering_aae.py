@@ -73,6 +73,7 @@ class Config(CategoricalConfig):
     elastic_sigma: float = 4.0  # smoothness of the elastic displacements (Simard et al. 2003)
     vat_epsilon: float = 2.0  # VAT's adversarial perturbation of this norm
     vat_epsilon_per_image: bool = False  # or scaled per image by its 10th-neighbour distance (IMSAT)
+    vat_xi: float = 1e-6  # VAT's probe norm (VAT's own)
     consistency_shared_noise: bool = False  # the two passes share one draw of the input corruption
     balance_weight: float = 1.0  # log K - entropy of the batch-mean q(y | x)
     entropy_weight: float = 0.0  # mean entropy of q(y | x) (entropy minimisation)

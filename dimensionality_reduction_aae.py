@@ -109,6 +109,7 @@ class Config(CategoricalConfig):
     elastic_sigma: float = 4.0
     vat_epsilon: float = 2.0
     vat_epsilon_per_image: bool = False
+    vat_xi: float = 1e-6  # VAT's probe norm (VAT's own)
     consistency_shared_noise: bool = False
     balance_weight: float = 1.0
     entropy_weight: float = 0.0

@@ -114,6 +114,9 @@ SETTINGS = {
     # The setting above with the balance term at 1 instead of 0.4: at full length its marginal entropy fell from 2.64 to
     # 2.19 after epoch 22 (six clusters emptied), which a heavier balance term is to hold.
     "clustering_imsat_balance_1_style_sees_class": ("clustering_aae.py", [*IMSAT, "--balance-weight", "1"]),
+    # The IMSAT setting with IMSAT's own probe for VAT's direction: 10 on its images in [-1, 1], 5 on these in [0, 1]
+    # (VAT's is 1e-6), so the direction is the KL's gradient at an image under heavy noise, not the most sensitive one.
+    "clustering_imsat_xi_5_style_sees_class": ("clustering_aae.py", [*IMSAT, "--balance-weight", "0.4", "--vat-xi", "5"]),
     # The default with SCAN's consistency with mined neighbours: q(y | x) and q(y | x') alike and sure, x' one of
     # x's 5 nearest training images in pixels (mostly the same digit: 4s beside 4s, whatever their slant).
     "clustering_vat_balance_neighbours_style_sees_class": (

@@ -220,7 +220,7 @@ def neighbour_agreement_loss(q, q_neighbour):
 
 
 def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, style_sees_class=False,
-                           consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, vat_per_image=False,
+                           consistency_weight=0.0, balance_weight=0.0, max_shift=2, vat_epsilon=0.0, vat_per_image=False, vat_xi=1e-6,
                            recoverability_weight=0.0, labeled_shift=0, shared_noise=False, entropy_weight=0.0, detach_class=False,
                            neighbour_weight=0.0, labeled_elastic=0.0, labeled_rotation=0.0, labeled_scale=0.0,
                            consistency_elastic=0.0, consistency_rotation=0.0, consistency_scale=0.0, elastic_sigma=4.0, weight_average=0.0,
@@ -248,7 +248,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     the consistency phase's two passes share one draw of the input corruption, so they differ only by
     the shift and VAT's perturbation (VAT's and IMSAT's inputs carry no noise); without, each pass
     draws its own. With `vat_per_image` each image's VAT norm is `vat_epsilon` times its step input
-    "vat_scale" (IMSAT's per-image norm). With `detach_class` the reconstruction's gradient stops at y:
+    "vat_scale" (IMSAT's per-image norm); `vat_xi` is the norm of VAT's random probe (VAT's 1e-6; IMSAT's
+    code probes at 10 on images in [-1, 1], so far out that the direction is the KL's gradient at a noisy image). With `detach_class` the reconstruction's gradient stops at y:
     the decoder reads y as given, and y is shaped by its discriminator and the ingredients alone (as
     IMSAT's y is by its terms alone), so the reconstruction cannot split the images by what it needs
     most, their style. With `neighbour_weight` the step input "neighbour_images" holds, for each image
@@ -380,7 +381,7 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
                 # VAT's power iteration only when the passes agree before the probe (one noise draw, no shift); else
                 # the probe's gradient is the KL's own there, and the direction a one-step adversarial one.
                 epsilon = vat_epsilon * inputs["vat_scale"][:, None, None] if vat_per_image else vat_epsilon
-                moved = moved + virtual_adversarial_perturbation(codes_pass, moved, target, inputs["noise_seed"] + 9, epsilon)
+                moved = moved + virtual_adversarial_perturbation(codes_pass, moved, target, inputs["noise_seed"] + 9, epsilon, vat_xi)
             moved_codes, _ = codes_pass(moved)
             width = y.shape[-1]
             kl = kl_divergence(target[:, :width], moved_codes[:, :width])

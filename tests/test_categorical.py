@@ -426,6 +426,22 @@ def test_the_auxiliary_head_trains_in_the_consistency_phase_and_the_tie_moves_on
     assert any(not np.allclose(tied, without) for without, tied in zip(encoder_without, encoder_with))
 
 
+def test_the_probe_norm_reaches_the_consistency_phase():
+    s = scheme("clustering", clusters=5, consistency_weight=1.0, vat_epsilon=2.0, max_shift=0, consistency_shared_noise=True)
+    model = s.build_model()
+    kernel = model.networks["encoder"].get_layer("class").kernel
+    kernel.assign(kernel * 10_000)  # q(y | x) that depends on the image, so the probe's gradient has a direction
+    inputs = {name: tf.constant(value) for name, value in batch(s).items()}
+
+    def consistency_kl(vat_xi):
+        phase = next(p for p in categorical_aae_phases(**{**s.phase_arguments(), "vat_xi": vat_xi}) if p.name == "consistency")
+        return float(phase.loss(model.networks, inputs)[1]["consistency_kl"])
+
+    assert s.phase_arguments()["vat_xi"] == 1e-6
+    assert consistency_kl(1e-6) == pytest.approx(consistency_kl(1e-6), rel=1e-5)  # the same draws: a change is the probe's
+    assert consistency_kl(5.0) != pytest.approx(consistency_kl(1e-6), rel=1e-3)
+
+
 def test_the_per_epoch_errors_read_the_validation_images_only():
     # The test set is read once, at the end: the epochs' errors (the auxiliary head's included) never touch it.
     s = scheme("clustering", clusters=7, auxiliary_clusters=4, consistency_weight=1.0, vat_epsilon=1.0, max_shift=0)
@@ -581,6 +597,11 @@ def test_the_virtual_adversarial_perturbation_has_the_asked_norm_and_moves_q_mor
         return float(kl_divergence(target, encoder(images + perturbation, training=False)[0]))
 
     assert divergence(adversarial) > 3 * divergence(random) > 0
+    # IMSAT's probe of 5 (10 on images in [-1, 1]): the same norm, a direction read far from the image, not VAT's.
+    far = virtual_adversarial_perturbation(encoder, images, target, seed, epsilon=2.0, xi=5.0).numpy()
+    np.testing.assert_allclose(np.sqrt((far**2).sum(axis=(1, 2))), 2.0, rtol=1e-4)
+    cosines = (far * adversarial).sum(axis=(1, 2)) / 4.0
+    assert np.median(cosines) < 0.99
     # One norm per image, as --vat-epsilon-per-image passes them.
     norms = np.linspace(0.5, 3.0, 32).astype(np.float32)
     scaled = virtual_adversarial_perturbation(encoder, images, target, seed, epsilon=tf.constant(norms)[:, None, None]).numpy()
@@ -838,6 +859,8 @@ def test_clustering_end_to_end(mnist_npz, tmp_path, caplog):
         ("clustering", ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "0"], "--consistency-weight needs a perturbation"),
         ("clustering", ["--recipe", "paper", "--style-discriminator-sees-class"], "excludes --style-discriminator-sees-class True"),
         ("classification", ["--vat-epsilon", "0", "--max-shift", "2", "--vat-epsilon-per-image"], "--vat-epsilon-per-image scales"),
+        ("clustering", ["--vat-xi", "0"], "--vat-xi must be positive"),
+        ("clustering", ["--recipe", "paper", "--vat-xi", "5"], "--vat-xi is VAT's probe: it needs --consistency-weight and --vat-epsilon"),
         ("classification", ["--recipe", "fast"], "--recipe must be one of paper, project"),
         ("classification", ["--recipe", "paper", "--recoverability-weight", "2"], "excludes --recoverability-weight 2.0"),
         ("classification", ["--entropy-weight", "-0.5"], "--entropy-weight must be at least 0"),

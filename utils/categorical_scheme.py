@@ -63,6 +63,9 @@ class CategoricalConfig(AAEConfig):
     vat_epsilon_per_image: bool = knob(
         "each image's VAT norm is --vat-epsilon times its distance to its 10th nearest training image over the median "
         "such distance (IMSAT's rule, at the same median)")
+    vat_xi: float = knob(
+        "norm of VAT's random probe, whose gradient gives the perturbation's direction (VAT's: 1e-6; IMSAT's code: 10 on "
+        "images in [-1, 1], 5 on these in [0, 1])", positive=True)
     consistency_shared_noise: bool = knob(
         "the consistency phase's two passes share one draw of the input noise and dropout (VAT, IMSAT: no input noise)"
     )
@@ -97,7 +100,7 @@ class CategoricalConfig(AAEConfig):
     # The values --recipe paper gives every flag not given (the paper's appendix, as the committed paper-recipe
     # runs recorded it); a script whose own defaults differ elsewhere (a schedule) adds those fields.
     PAPER_RECIPE = {
-        "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "consistency_shared_noise": False,
+        "consistency_weight": 0.0, "max_shift": 2, "vat_epsilon": 0.0, "vat_epsilon_per_image": False, "vat_xi": 1e-6, "consistency_shared_noise": False,
         "balance_weight": 0.0, "entropy_weight": 0.0, "neighbour_weight": 0.0, "neighbours": 5, "recoverability_weight": 0.0, "labeled_shift": 0, "style_discriminator_sees_class": False,
         "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "labeled_rotation": 0.0, "labeled_scale": 0.0,
         "consistency_elastic": 0.0, "consistency_rotation": 0.0, "consistency_scale": 0.0, "elastic_sigma": 4.0,
@@ -141,6 +144,8 @@ class CategoricalConfig(AAEConfig):
             raise ConfigError("--no-class-batch-norm leaves y's logits out of the batch normalisation: it needs --batch-norm")
         if self.vat_epsilon_per_image and not (self.consistency_weight and self.vat_epsilon):
             raise ConfigError("--vat-epsilon-per-image scales VAT's perturbation: it needs --consistency-weight and --vat-epsilon above 0")
+        if self.vat_xi != self.PAPER_RECIPE["vat_xi"] and not (self.consistency_weight and self.vat_epsilon):
+            raise ConfigError("--vat-xi is VAT's probe: it needs --consistency-weight and --vat-epsilon above 0")
         if self.recipe == "paper":
             for name in (name for name in INGREDIENTS if hasattr(self, name)):
                 if getattr(self, name) != self.PAPER_RECIPE[name]:
@@ -298,7 +303,7 @@ class CategoricalAAE(Scheme):
             noise_std=c.noise_std, dropout=c.input_dropout, classification=self.labeled is not None,
             style_sees_class=c.style_discriminator_sees_class, consistency_weight=c.consistency_weight,
             balance_weight=c.balance_weight, max_shift=c.max_shift, vat_epsilon=c.vat_epsilon, vat_per_image=c.vat_epsilon_per_image,
-            shared_noise=c.consistency_shared_noise, entropy_weight=c.entropy_weight, detach_class=c.detach_class_from_reconstruction,
+            vat_xi=c.vat_xi, shared_noise=c.consistency_shared_noise, entropy_weight=c.entropy_weight, detach_class=c.detach_class_from_reconstruction,
             recoverability_weight=c.recoverability_weight, neighbour_weight=c.neighbour_weight,
             consistency_elastic=c.consistency_elastic, consistency_rotation=c.consistency_rotation,
             consistency_scale=c.consistency_scale, elastic_sigma=c.elastic_sigma, weight_average=c.weight_average,
