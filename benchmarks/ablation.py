@@ -43,8 +43,9 @@ CHOICE = ["--labeled-shift", "2", "--style-discriminator-sees-class", "--consist
           "--vat-epsilon", "1", "--consistency-shared-noise"]
 ADAM_CLASSIFICATION = ["--classification-optimizer", "adam", "--classification-lr", "0.001"]
 ADAM = [*ADAM_CLASSIFICATION, "--ingredient-optimizer", "adam", "--ingredient-lr", "0.001"]
-# A consistency phase as IMSAT trains its clustering head (weihua916/imsat), the z discriminator seeing y; each setting sets the balance.
-IMSAT = ["--consistency-weight", "1", "--entropy-weight", "0.1", "--max-shift", "0", "--vat-epsilon", "1.3", "--vat-epsilon-per-image",
+# A consistency phase as IMSAT trains its clustering head (weihua916/imsat), the z discriminator seeing y; each setting
+# sets the weights of the balance and entropy terms (IMSAT's: 0.4 and 0.1).
+IMSAT = ["--consistency-weight", "1", "--max-shift", "0", "--vat-epsilon", "1.3", "--vat-epsilon-per-image",
          "--consistency-shared-noise", "--input-dropout", "0", "--ingredient-optimizer", "adam", "--ingredient-lr", "0.002",
          "--no-class-batch-norm", "--style-discriminator-sees-class"]
 SETTINGS = {
@@ -110,13 +111,17 @@ SETTINGS = {
     # once: Adam at 0.002, balance 0.4 and entropy minimisation 0.1, each image's VAT norm 0.25 times its distance to its
     # 10th neighbour (1.3 at the median), both passes on clean images, y's logits not batch-normalised. Each of these
     # alone did not beat the default; the consistency phase alone with them all (no AAE phase) did, on seeds 0-1.
-    "clustering_imsat_consistency_style_sees_class": ("clustering_aae.py", [*IMSAT, "--balance-weight", "0.4"]),
+    "clustering_imsat_consistency_style_sees_class": ("clustering_aae.py", [*IMSAT, "--balance-weight", "0.4", "--entropy-weight", "0.1"]),
     # The setting above with the balance term at 1 instead of 0.4: at full length its marginal entropy fell from 2.64 to
     # 2.19 after epoch 22 (six clusters emptied), which a heavier balance term is to hold.
-    "clustering_imsat_balance_1_style_sees_class": ("clustering_aae.py", [*IMSAT, "--balance-weight", "1"]),
+    "clustering_imsat_balance_1_style_sees_class": ("clustering_aae.py", [*IMSAT, "--balance-weight", "1", "--entropy-weight", "0.1"]),
     # The IMSAT setting with IMSAT's own probe for VAT's direction: 10 on its images in [-1, 1], 5 on these in [0, 1]
     # (VAT's is 1e-6), so the direction is the KL's gradient at an image under heavy noise, not the most sensitive one.
-    "clustering_imsat_xi_5_style_sees_class": ("clustering_aae.py", [*IMSAT, "--balance-weight", "0.4", "--vat-xi", "5"]),
+    "clustering_imsat_xi_5_style_sees_class": ("clustering_aae.py", [*IMSAT, "--balance-weight", "0.4", "--entropy-weight", "0.1",
+                                                                     "--vat-xi", "5"]),
+    # The IMSAT setting without its entropy term: the y discriminator already pulls q(y | x) to one-hot codes, and
+    # the break at full length came as the conditional entropy fell below 0.05.
+    "clustering_imsat_no_entropy_style_sees_class": ("clustering_aae.py", [*IMSAT, "--balance-weight", "0.4"]),
     # The default with SCAN's consistency with mined neighbours: q(y | x) and q(y | x') alike and sure, x' one of
     # x's 5 nearest training images in pixels (mostly the same digit: 4s beside 4s, whatever their slant).
     "clustering_vat_balance_neighbours_style_sees_class": (
