@@ -249,7 +249,8 @@ def categorical_aae_phases(noise_std=0.0, dropout=0.0, classification=False, sty
     the shift and VAT's perturbation (VAT's and IMSAT's inputs carry no noise); without, each pass
     draws its own. With `vat_per_image` each image's VAT norm is `vat_epsilon` times its step input
     "vat_scale" (IMSAT's per-image norm); `vat_xi` is the norm of VAT's random probe (VAT's 1e-6; IMSAT's
-    code probes at 10 on images in [-1, 1], so far out that the direction is the KL's gradient at a noisy image). With `detach_class` the reconstruction's gradient stops at y:
+    code probes at 10 on images in [-1, 1], so far out that the direction is the KL's gradient at a noisy
+    image). With `detach_class` the reconstruction's gradient stops at y:
     the decoder reads y as given, and y is shaped by its discriminator and the ingredients alone (as
     IMSAT's y is by its terms alone), so the reconstruction cannot split the images by what it needs
     most, their style. With `neighbour_weight` the step input "neighbour_images" holds, for each image
