@@ -93,9 +93,10 @@ class Config(CategoricalConfig):
     lr_decay_epoch: int = 30
     lr_decay: float = 0.1
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
-    # This project's recipe (docs/beyond_the_paper.md): without labels the clustering scheme's (VAT at
-    # IMSAT's scale, cluster balance, the z discriminator seeing y, set above); with --labeled the
-    # classification scheme's instead, LABELED_RECIPE below, for each of its flags not given.
+    # This project's recipe (docs/beyond_the_paper.md): without labels the clustering scheme's as it was
+    # before it took IMSAT's settings (VAT at IMSAT's scale, cluster balance, the z discriminator seeing y,
+    # set above), the recipe the committed 2-D runs used; with --labeled the classification scheme's
+    # instead, LABELED_RECIPE below, for each of its flags not given.
     recipe: str = option("project", "paper: the paper's recipe (every ingredient below off, the encoder's input as the paper's) "
                          "for each flag not given; project: the defaults shown, and with --labeled the classification "
                          "scheme's input and ingredients (no batch normalisation, input noise 0.3 and no dropout, the "

@@ -322,7 +322,7 @@ def test_test_time_shifts_average_q_over_every_offset_of_the_image():
 def test_the_paper_recipe_has_no_ingredient_phase_and_refuses_an_ingredient():
     with pytest.raises(ConfigError, match="--recipe paper .* excludes --consistency-weight 1.0"):
         clustering.Config(recipe="paper", consistency_weight=1.0, balance_weight=0.5).validate()
-    with pytest.raises(ConfigError, match="--recipe paper .* excludes --balance-weight 1.0"):
+    with pytest.raises(ConfigError, match="--recipe paper .* excludes --balance-weight 0.4"):
         clustering.Config(recipe="paper", consistency_weight=0.0).validate()  # the defaults are this project's recipe
     config, _ = parse_config(clustering.Config, ["--recipe", "paper", "--clusters", "7"])
     assert (config.consistency_weight, config.balance_weight, config.recoverability_weight) == (0, 0, 0)
@@ -666,13 +666,20 @@ def test_neighbour_images_are_among_each_images_nearest_and_leave_the_other_draw
         np.testing.assert_array_equal(inputs[name], value)
 
 
+def test_turning_the_consistency_phase_off_needs_no_other_flag_though_the_clustering_default_scales_vat_per_image():
+    config, _ = parse_config(clustering.Config, ["--consistency-weight", "0"])
+    assert config.vat_epsilon_per_image and not config.consistency_weight
+    assert "vat_scale" not in scheme("clustering", clusters=5, consistency_weight=0.0).epoch_inputs(0)
+
+
 def test_per_image_vat_scales_follow_each_images_neighbour_distance_at_median_one():
     s = scheme("clustering", clusters=5, vat_epsilon_per_image=True)
     inputs = s.epoch_inputs(0)
     distances = neighbour_distances(s.data.x_train, 10)
     np.testing.assert_allclose(inputs["vat_scale"], (distances / np.median(distances))[inputs["images_indices"]], rtol=1e-6)
     assert np.median(s.vat_scales()) == pytest.approx(1.0)
-    assert "vat_scale" not in scheme("clustering", clusters=5).epoch_inputs(0)
+    assert "vat_scale" not in scheme("clustering", clusters=5, vat_epsilon_per_image=False).epoch_inputs(0)
+    assert "vat_scale" in scheme("clustering", clusters=5).epoch_inputs(0)  # the clustering default, IMSAT's
 
 
 @pytest.mark.parametrize("noise_std, hidden_noise", [(0.3, 0.0), (0.0, 0.5)])
@@ -757,7 +764,7 @@ def test_clustering_has_no_classification_phase_and_sees_no_labels():
     model = s.build_model()
     assert [p.name for p in model.phases] == ["reconstruction", "discriminator_class", "discriminator_style", "generator", "consistency"]
     inputs = s.epoch_inputs(0)
-    assert set(inputs) == {"images_indices", "class_prior", "style_prior", "noise_seed"}
+    assert set(inputs) == {"images_indices", "class_prior", "style_prior", "noise_seed", "vat_scale"}
     assert inputs["class_prior"].shape[-1] == 7
 
 
@@ -942,7 +949,7 @@ def test_compiled_draws_are_the_default_algorithms_numbers():
 def test_batch_normalised_encoder_keeps_its_moving_statistics_in_the_checkpoint():
     from utils.checkpoint import state_variables
 
-    s = scheme("clustering", clusters=5, batch_norm=True, input_dropout=0.2)
+    s = scheme("clustering", clusters=5, batch_norm=True, class_batch_norm=True, input_dropout=0.2)
     model = s.build_model()
     keys = list(state_variables(model))
     assert "networks/encoder/class_norm/moving_mean" in keys and "networks/encoder/encoder_hidden_1_norm/moving_variance" in keys

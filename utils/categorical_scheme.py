@@ -142,8 +142,8 @@ class CategoricalConfig(AAEConfig):
                               "it needs --no-batch-norm")
         if not (self.class_batch_norm or self.batch_norm):
             raise ConfigError("--no-class-batch-norm leaves y's logits out of the batch normalisation: it needs --batch-norm")
-        if self.vat_epsilon_per_image and not (self.consistency_weight and self.vat_epsilon):
-            raise ConfigError("--vat-epsilon-per-image scales VAT's perturbation: it needs --consistency-weight and --vat-epsilon above 0")
+        if self.vat_epsilon_per_image and self.consistency_weight and not self.vat_epsilon:  # moot without the phase
+            raise ConfigError("--vat-epsilon-per-image scales VAT's perturbation: it needs --vat-epsilon above 0")
         if self.vat_xi != self.PAPER_RECIPE["vat_xi"] and not (self.consistency_weight and self.vat_epsilon):
             raise ConfigError("--vat-xi is VAT's probe: it needs --consistency-weight and --vat-epsilon above 0")
         if self.recipe == "paper":
@@ -363,7 +363,7 @@ class CategoricalAAE(Scheme):
             order = np.concatenate([rng.permutation(self.labeled) for _ in range(passes)])[: steps * batch]
             inputs["labeled_images_indices"] = order.reshape(steps, batch)
             inputs["labels"] = np.eye(self.num_classes, dtype=np.float32)[self.data.y_train[order]].reshape(steps, batch, -1)
-        if self.config.vat_epsilon_per_image:
+        if self.config.vat_epsilon_per_image and self.config.consistency_weight and self.config.vat_epsilon:
             inputs["vat_scale"] = self.vat_scales()[inputs["images_indices"]]
         if self.config.neighbour_weight:
             # Its own generator, so the draws above are the same with and without the ingredient.
