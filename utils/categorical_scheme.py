@@ -127,6 +127,11 @@ class CategoricalConfig(AAEConfig):
         give the paper's recipe and still take an ingredient flag after them."""
         return {**cls.recipe_values({"recipe": "paper"}), "recipe": "project"}
 
+    @property
+    def vat_runs(self):
+        """Whether the consistency phase perturbs by VAT (what --vat-xi and the per-image norms act on)."""
+        return bool(self.consistency_weight and self.vat_epsilon)
+
     def validate(self):
         super().validate()
         if not self.input_dropout < 1:
@@ -144,7 +149,7 @@ class CategoricalConfig(AAEConfig):
             raise ConfigError("--no-class-batch-norm leaves y's logits out of the batch normalisation: it needs --batch-norm")
         if self.vat_epsilon_per_image and self.consistency_weight and not self.vat_epsilon:  # moot without the phase
             raise ConfigError("--vat-epsilon-per-image scales VAT's perturbation: it needs --vat-epsilon above 0")
-        if self.vat_xi != self.PAPER_RECIPE["vat_xi"] and not (self.consistency_weight and self.vat_epsilon):
+        if self.vat_xi != self.PAPER_RECIPE["vat_xi"] and not self.vat_runs:
             raise ConfigError("--vat-xi is VAT's probe: it needs --consistency-weight and --vat-epsilon above 0")
         if self.recipe == "paper":
             for name in (name for name in INGREDIENTS if hasattr(self, name)):
@@ -363,7 +368,7 @@ class CategoricalAAE(Scheme):
             order = np.concatenate([rng.permutation(self.labeled) for _ in range(passes)])[: steps * batch]
             inputs["labeled_images_indices"] = order.reshape(steps, batch)
             inputs["labels"] = np.eye(self.num_classes, dtype=np.float32)[self.data.y_train[order]].reshape(steps, batch, -1)
-        if self.config.vat_epsilon_per_image and self.config.consistency_weight and self.config.vat_epsilon:
+        if self.config.vat_epsilon_per_image and self.config.vat_runs:
             inputs["vat_scale"] = self.vat_scales()[inputs["images_indices"]]
         if self.config.neighbour_weight:
             # Its own generator, so the draws above are the same with and without the ingredient.
