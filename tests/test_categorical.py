@@ -362,6 +362,17 @@ def test_the_classification_recipe_distorts_the_labeled_images_only_with_few_lab
     assert config.labeled_shift == (0 if "paper" in flags else 2)  # the rest of the recipe whatever the labels
 
 
+@pytest.mark.parametrize("flags, balance", [
+    ([], 0.4), (["--clusters", "10"], 0.4), (["--clusters", "16"], 0.4), (["--clusters", "17"], 1.0),
+    (["--clusters", "30"], 1.0), (["--clusters", "100"], 1.0), (["--clusters", "30", "--balance-weight", "0.4"], 0.4),
+    (["--balance-weight", "2"], 2.0), (["--clusters", "30", "--recipe", "paper"], 0.0),
+])
+def test_the_clustering_recipe_weighs_the_balance_at_1_only_with_more_than_16_clusters_and_a_given_flag_wins(flags, balance):
+    config, _ = parse_config(clustering.Config, flags)
+    assert config.balance_weight == balance
+    assert config.vat_epsilon == (0.0 if "paper" in flags else 1.3)  # the rest of the recipe whatever the clusters
+
+
 def test_kl_divergence_and_marginal_entropy_on_hand_made_distributions():
     p = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7]], np.float32)
     q = np.array([[0.25, 0.75, 0.0], [0.1, 0.2, 0.7]], np.float32)
