@@ -108,9 +108,9 @@ class Config(CategoricalConfig):
 
     # With more than 16 clusters, several of like size for each digit, this project's recipe weighs the balance at 1:
     # it keeps the clusters in use after the division (chosen at 30 clusters on the validation images, 3 seeds:
-    # 3.34% against 4.47% at 0.4). With 16 for ten digits equal use is not what digit-pure clusters give: at 1, a seed
-    # at 11% with 0.4 was at 20% (stopped at epoch 19). (most clusters, values) from the fewest up, the first that
-    # holds the run's count.
+    # 3.34% against 4.47% at 0.4). With 16 for ten digits equal use is not what digit-pure clusters give: at 1 every
+    # seed did worse (13.9% and 12.1% against 3.2% and 11.2%, the third stopped at 20%). (most clusters, values) from
+    # the fewest up, the first that holds the run's count.
     RECIPE_BY_CLUSTERS = (
         (16, {}),
         (100, {"balance_weight": 1.0}),
