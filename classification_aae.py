@@ -17,6 +17,7 @@ from utils.categorical_scheme import (
     balanced_labeled_indices,
     confusion,
     per_class_error,
+    values_by_count,
 )
 from utils.config import OPTIMIZERS, option
 from utils.outputs import write_text
@@ -117,8 +118,7 @@ class Config(CategoricalConfig):
 
     @classmethod
     def project_values(cls, given):
-        labeled = given.get("labeled", cls.labeled)
-        return next((values for most, values in cls.RECIPE_BY_LABELS if labeled <= most), {})
+        return values_by_count(cls.RECIPE_BY_LABELS, given.get("labeled", cls.labeled))
 
 
 class ClassificationAAE(CategoricalAAE):

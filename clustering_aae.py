@@ -17,6 +17,7 @@ from utils.categorical_scheme import (
     cluster_labels_from_top_images,
     confusion,
     per_class_error,
+    values_by_count,
 )
 from utils.config import ConfigError, option
 from utils.plots import save_count_matrix, save_error_curve, save_image_grid
@@ -118,8 +119,7 @@ class Config(CategoricalConfig):
 
     @classmethod
     def project_values(cls, given):
-        clusters = given.get("clusters", cls.clusters)
-        return next((values for most, values in cls.RECIPE_BY_CLUSTERS if clusters <= most), {})  # above 100: refused later
+        return values_by_count(cls.RECIPE_BY_CLUSTERS, given.get("clusters", cls.clusters))  # above 100: refused later
 
     def validate(self):
         super().validate()

@@ -30,6 +30,12 @@ CONSISTENCY_DISTORTIONS = ("consistency_elastic", "consistency_rotation", "consi
 VAT_NEIGHBOUR = 10  # IMSAT's: each image's VAT norm follows its distance to its 10th nearest neighbour
 
 
+def values_by_count(table, count):
+    """A recipe's values that follow a count (labels, clusters): `table` holds (most, values) pairs from the
+    smallest count up, and the first whose `most` holds `count` gives its values (none past the last)."""
+    return next((values for most, values in table if count <= most), {})
+
+
 @dataclasses.dataclass
 class CategoricalConfig(AAEConfig):
     """The categorical AAE's knobs beyond AAEConfig's (there, latent_dim is the style z's size)."""
