@@ -100,6 +100,9 @@ INGREDIENT_ROWS = {
         classification_aae, {**classification_aae.Config.paper_values(), "hidden_noise": 0.5}),
     "classification_aae": (classification_aae, {}),
     "classification_aae + hidden-unit noise (over its default)": (classification_aae, {"hidden_noise": 0.5}),
+    # With every training image labeled (no labeled distortion in either row), without and with batch-normalised layers.
+    "classification_aae, all labels": (classification_aae, {"labeled": 50_000}),
+    "classification_aae, all labels + batch norm": (classification_aae, {"labeled": 50_000, "batch_norm": True}),
 }
 EPOCH_IMAGES = 60_000  # all of MNIST's training images, validation included
 PRIOR_STD = 5.0  # the Gaussian prior of aae.py; only the shape of the samples matters for speed
