@@ -230,6 +230,12 @@ SETTINGS = {
     # underfits its shifted labeled images (98.9% right after 60 epochs), and normalised layers fit faster.
     "classification_all_labels_labeled_shift_style_sees_class_vat_1_batch_norm_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled", "50000", "--batch-norm"]),
+    # The same over the 1000- and 100-label defaults (their labeled images distorted).
+    "classification_1000_labels_labeled_shift_elastic_style_sees_class_vat_1_batch_norm_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled", "1000", "--batch-norm"]),
+    "classification_labeled_shift_elastic_affine_style_sees_class_vat_1_batch_norm_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled-rotation", "15", "--labeled-scale", "0.15",
+                                  "--batch-norm"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
