@@ -47,6 +47,7 @@ class Config(AAEConfig):
     reconstruction_momentum: float = 0.9
     lr_decay_epoch: int = 50  # 0: constant rates
     lr_decay: float = 0.1
+    lr_schedule: str = "step"
 
 
 class UnsupervisedAAE(Scheme):

@@ -76,6 +76,7 @@ class Config(CategoricalConfig):
         "optimizer (as VAT's authors train their term), instead of a phase of their own")
     lr_decay_epoch: int = 50
     lr_decay: float = 0.1
+    lr_schedule: str = "step"
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
     # This project's recipe (docs/beyond_the_paper.md): the labeled shift, the z discriminator seeing y,
     # and VAT with both passes on one draw of the input noise, its epsilon chosen on the validation

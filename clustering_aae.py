@@ -65,6 +65,7 @@ class Config(CategoricalConfig):
     reconstruction_momentum: float = 0.9
     lr_decay_epoch: int = 17
     lr_decay: float = 0.1
+    lr_schedule: str = "step"
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
     # This project's recipe (docs/beyond_the_paper.md): the consistency phase as IMSAT trains its
     # clustering head (VAT at its per-image scale, its marginal-entropy weight, Adam at 0.002), the z

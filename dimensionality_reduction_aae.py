@@ -92,6 +92,7 @@ class Config(CategoricalConfig):
         False, "with --labeled, add the consistency phase's terms to the classification loss (one phase, one optimizer)")
     lr_decay_epoch: int = 30
     lr_decay: float = 0.1
+    lr_schedule: str = "step"
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
     # This project's recipe (docs/beyond_the_paper.md): without labels the clustering scheme's as it was
     # before it took IMSAT's settings (VAT at IMSAT's scale, cluster balance, the z discriminator seeing y,

@@ -51,6 +51,7 @@ class Config(AAEConfig):
     reconstruction_momentum: float = 0.0  # used only with reconstruction_optimizer "sgd"
     lr_decay_epoch: int = 10
     lr_decay: float = 0.1
+    lr_schedule: str = "step"
     eval_every: int = 1  # latent accuracy after every epoch (cheap: the test images' codes)
 
     def validate(self):

@@ -47,6 +47,7 @@ class Config(AAEConfig):
     # 0.028 -> 0.023 in a trial) while the decoder keeps following the label.
     lr_decay_epoch: int = 15
     lr_decay: float = 0.1
+    lr_schedule: str = "step"
     eval_every: int = 1  # conditional accuracy after every epoch (cheap: 2,000 generated digits)
 
 

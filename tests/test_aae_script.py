@@ -156,6 +156,7 @@ def test_resume_refuses_a_changed_hyperparameter(mnist_npz, tmp_path, capsys):
         (["--prior-std", "0"], "--prior-std must be positive"),
         (["--epochs", "ten"], "invalid int value"),
         (["--learning-rate", "0.1"], "unrecognized arguments"),
+        (["--lr-schedule", "linear"], "--lr-schedule must be one of step, cosine, got 'linear'"),
         (["--resume", "--eval-only"], "exclude each other"),
         (["--overwrite", "--resume"], "--overwrite starts a new run: it excludes --resume and --eval-only"),
         (["--overwrite", "--eval-only"], "--overwrite starts a new run: it excludes --resume and --eval-only"),

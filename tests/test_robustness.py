@@ -667,6 +667,18 @@ def test_a_shorter_epochs_on_resume_is_refused_and_the_records_stay(mnist_npz, t
     assert snapshot(out) == before and json.load(open(out / "config.json"))["epochs"] == 2
 
 
+
+def test_a_cosine_run_keeps_its_length_on_resume_and_a_step_run_may_grow(mnist_npz, tmp_path, capsys):
+    out = tmp_path / "cosine"
+    train(mnist_npz, out, "--epochs", "1", "--lr-schedule", "cosine")
+    before = snapshot(out)
+    error = expect_exit(capsys, ["--out", str(out), "--resume", "--epochs", "2"])
+    assert "--epochs 2 differs from the checkpoint's 1" in error and "cosine" in error
+    assert snapshot(out) == before
+    train(mnist_npz, tmp_path / "step", "--epochs", "1")
+    assert train(mnist_npz, tmp_path / "step", "--epochs", "2", "--resume")["epochs"] == 2
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda meta: meta.pop("history"), "its history is None"),
     (lambda meta: meta.update(epoch="four"), "its epoch is 'four'"),

@@ -129,3 +129,21 @@ def test_every_learning_rate_decays_once_the_given_epochs_are_done():
         expected = [rate * (0.1 if done >= 6 else 1.0) for rate in base]
         np.testing.assert_allclose(rates, expected, rtol=1e-6, err_msg=f"after {done} steps")
         step(batch())
+
+
+def test_the_cosine_schedule_falls_from_every_full_rate_to_its_decayed_value_at_the_last_step():
+    import tensorflow as tf
+
+    import aae
+
+    config = aae.Config(latent_dim=2, epochs=2, lr_schedule="cosine", lr_decay=0.1, lr_decay_epoch=1)  # the epoch is unused
+    scheme = aae.UnsupervisedAAE(config, tiny_data(train=3 * config.batch_size))
+    model = scheme.build_model()
+    base = np.array([config.discriminator_lr, config.reconstruction_lr, config.generator_lr])
+    step = tf.function(model.train_step, jit_compile=True)
+    for done in range(6):  # 2 epochs of 3 steps: the updates are made at step counts 0-5
+        rates = [float(model.optimizers[phase].learning_rate) for phase in ("discriminator", "reconstruction", "generator")]
+        expected = base * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * done / 5)))
+        np.testing.assert_allclose(rates, expected, rtol=1e-5, err_msg=f"after {done} steps")
+        step(batch())
+    np.testing.assert_allclose(expected, base * 0.1, rtol=1e-6)  # the last update at --lr-decay times the rate

@@ -67,6 +67,10 @@ class RunConfig:
     # Flags that may differ from the checkpoint's when resuming: they do not change the result.
     RESUMABLE = ("data", "out", "epochs", "sample_every", "eval_every", "resume", "eval_only", "overwrite", "jit", "tensorboard")
 
+    def resumable(self):
+        """The flags this run, resumed, may take from the command line."""
+        return self.RESUMABLE
+
     @classmethod
     def recipe_values(cls, given):
         """The field values of the flags `given`, with those of a named recipe they select (a subclass's)."""
@@ -113,11 +117,19 @@ class AAEConfig(RunConfig):
     reconstruction_momentum: float = knob("SGD momentum of the reconstruction phase", minimum=0.0)
     lr_decay_epoch: int = knob("after this many epochs every learning rate is multiplied by --lr-decay (0: never)", minimum=0)
     lr_decay: float = knob("factor of the learning-rate decay", positive=True)
+    lr_schedule: str = knob(
+        "how every learning rate falls: step (multiplied by --lr-decay once --lr-decay-epoch epochs are done) "
+        "or cosine (along a half cosine, from the full rate at the first step to --lr-decay times it at the last; "
+        "--lr-decay-epoch unused)", choices=("step", "cosine"))
     # The project's MNIST classifier reads generated digits (conditional accuracy, Frechet distance).
     classifier: str = option("", "the MNIST classifier's cache file (default ~/.cache/adversarial-autoencoders/mnist_classifier.keras)")
     classifier_epochs: int = option(6, "epochs to train the classifier when the cache file does not exist", minimum=1)
 
     RESUMABLE = RunConfig.RESUMABLE + ("classifier", "classifier_epochs")
+
+    def resumable(self):
+        # The cosine's length is the run's: more epochs would move the rate of every step still to come.
+        return tuple(key for key in super().resumable() if self.lr_schedule == "step" or key != "epochs")
 
     def validate(self):
         super().validate()

@@ -90,17 +90,19 @@ class Scheme:
         return self.optimizer(c.adversarial_optimizer, rate, momentum, steps_per_epoch, c.adam_beta_1)
 
     def learning_rate(self, value, steps_per_epoch):
-        """`value`, multiplied by --lr-decay once --lr-decay-epoch epochs are done (0: a constant rate).
+        """`value`, falling as --lr-schedule says: a step at --lr-decay-epoch (0: a constant rate) or a half cosine.
 
-        Each phase's optimizer counts its own steps, one per batch, so the switch falls on the same
+        Each phase's optimizer counts its own steps, one per batch, so the rate is the same on the same
         batch for every phase, and a resumed run finds it where the checkpointed step count puts it.
         """
         import keras
 
         c = self.config
+        if c.lr_schedule == "cosine":  # the step count before an update is 0, 1, ...: the last is steps - 1
+            return keras.optimizers.schedules.CosineDecay(value, c.epochs * steps_per_epoch - 1, alpha=c.lr_decay)
         if not c.lr_decay_epoch:
             return value
-        last_step = c.lr_decay_epoch * steps_per_epoch - 1  # the step count before an update is 0, 1, ...
+        last_step = c.lr_decay_epoch * steps_per_epoch - 1
         return keras.optimizers.schedules.PiecewiseConstantDecay([last_step], [value, value * c.lr_decay])
 
     def steps_per_epoch(self):
