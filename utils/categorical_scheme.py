@@ -111,7 +111,7 @@ class CategoricalConfig(AAEConfig):
         "detach_class_from_reconstruction": False, "labeled_elastic": 0.0, "labeled_rotation": 0.0, "labeled_scale": 0.0,
         "consistency_elastic": 0.0, "consistency_rotation": 0.0, "consistency_scale": 0.0, "elastic_sigma": 4.0,
         "weight_average": 0.0, "hidden_noise": 0.0, "consistency_in_classification": False, "ingredient_optimizer": "sgd",
-        "test_time_shifts": 0, "class_batch_norm": True,
+        "test_time_shifts": 0, "class_batch_norm": True, "lr_schedule": "step",
     }
 
     @classmethod
