@@ -236,6 +236,17 @@ SETTINGS = {
     "classification_labeled_shift_elastic_affine_style_sees_class_vat_1_batch_norm_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled-rotation", "15", "--labeled-scale", "0.15",
                                   "--batch-norm"]),
+    # The schedule, at this budget: the default's one division by 10 at 12 of the 15 epochs (at 50 of 60 in the full runs)
+    # against a half cosine from the full rates to a tenth of them at the last step (--lr-schedule cosine), which
+    # spends longer at low rates; with 1000 labels and with all of them.
+    "classification_1000_labels_labeled_shift_elastic_style_sees_class_vat_1_step_12_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled", "1000", "--lr-decay-epoch", "12"]),
+    "classification_1000_labels_labeled_shift_elastic_style_sees_class_vat_1_cosine_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled", "1000", "--lr-schedule", "cosine"]),
+    "classification_all_labels_labeled_shift_style_sees_class_vat_1_step_12_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled", "50000", "--lr-decay-epoch", "12"]),
+    "classification_all_labels_labeled_shift_style_sees_class_vat_1_cosine_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled", "50000", "--lr-schedule", "cosine"]),
     # The paper's recipe run at this budget: the committed 60-epoch runs predate the content measures.
     "classification_paper_recipe_measured": ("classification_aae.py", []),
     "classification_consistency": ("classification_aae.py", ["--consistency-weight", "1"]),
