@@ -103,6 +103,8 @@ INGREDIENT_ROWS = {
     # With every training image labeled (no labeled distortion in either row), without and with batch-normalised layers.
     "classification_aae, all labels": (classification_aae, {"labeled": 50_000}),
     "classification_aae, all labels + batch norm": (classification_aae, {"labeled": 50_000, "batch_norm": True}),
+    # The 1000-label default: the labeled images distorted elastically and the encoder's layers batch-normalised.
+    "classification_aae, 1000 labels": (classification_aae, {"labeled": 1000}),
 }
 EPOCH_IMAGES = 60_000  # all of MNIST's training images, validation included
 PRIOR_STD = 5.0  # the Gaussian prior of aae.py; only the shape of the samples matters for speed

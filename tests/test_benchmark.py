@@ -39,7 +39,7 @@ def test_tiny_benchmark_reports_every_row(tmp_path):
         "classification_aae, paper recipe", "classification_aae + entropy minimisation",
         "classification_aae + labeled elastic distortion", "classification_aae + weight average", "classification_aae + hidden-unit noise",
         "classification_aae", "classification_aae + hidden-unit noise (over its default)",
-        "classification_aae, all labels", "classification_aae, all labels + batch norm"}
+        "classification_aae, all labels", "classification_aae, all labels + batch norm", "classification_aae, 1000 labels"}
     # Each row is timed against its own script's paper recipe.
     assert results["ratios"]["step_vs_paper_recipe"]["clustering_aae, paper recipe"] == 1.0
     assert results["ratios"]["step_vs_paper_recipe"]["classification_aae, paper recipe"] == 1.0
