@@ -67,9 +67,9 @@ class RunConfig:
     # Flags that may differ from the checkpoint's when resuming: they do not change the result.
     RESUMABLE = ("data", "out", "epochs", "sample_every", "eval_every", "resume", "eval_only", "overwrite", "jit", "tensorboard")
 
-    def resumable(self):
-        """The flags this run, resumed, may take from the command line."""
-        return self.RESUMABLE
+    def kept_on_resume(self):
+        """Flags of RESUMABLE that this run, resumed, keeps all the same: {name: why}."""
+        return {}
 
     @classmethod
     def recipe_values(cls, given):
@@ -127,9 +127,9 @@ class AAEConfig(RunConfig):
 
     RESUMABLE = RunConfig.RESUMABLE + ("classifier", "classifier_epochs")
 
-    def resumable(self):
+    def kept_on_resume(self):
         # The cosine's length is the run's: more epochs would move the rate of every step still to come.
-        return tuple(key for key in super().resumable() if self.lr_schedule == "step" or key != "epochs")
+        return {"epochs": "with --lr-schedule cosine, its length"} if self.lr_schedule == "cosine" else {}
 
     def validate(self):
         super().validate()

@@ -182,13 +182,15 @@ def _resumed_config(config_class, saved, config, given):
         resumed.validate()
     except ConfigError as error:
         raise CheckpointError(f"{config.out}/{CHECKPOINT}: unreadable checkpoint (its config: {error})") from None
-    for key in given - set(resumed.resumable()):
+    kept = resumed.kept_on_resume()
+    resumable = set(config_class.RESUMABLE) - set(kept)
+    for key in given - resumable:
         if getattr(config, key) != getattr(resumed, key):
-            why = " (with --lr-schedule cosine, its length)" if key in resumed.RESUMABLE else ""
+            why = f" ({kept[key]})" if key in kept else ""
             raise ConfigError(
                 f"--{key.replace('_', '-')} {getattr(config, key)} differs from the checkpoint's "
                 f"{getattr(resumed, key)}; a resumed run keeps its configuration{why}"
             )
-    updates = {key: getattr(config, key) for key in given & set(resumed.resumable())}
+    updates = {key: getattr(config, key) for key in given & resumable}
     # The folder is where the checkpoint was found, wherever the run was started; it is not replaced.
     return dataclasses.replace(resumed, **{**updates, "out": config.out, "overwrite": False})
