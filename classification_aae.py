@@ -78,12 +78,16 @@ class Config(CategoricalConfig):
         "optimizer (as VAT's authors train their term), instead of a phase of their own")
     lr_decay_epoch: int = 50
     lr_decay: float = 0.1
-    lr_schedule: str = "step"
+    lr_schedule: str = option(
+        "step", "how every learning rate falls: step (multiplied by --lr-decay after --lr-decay-epoch epochs) or cosine "
+        "(along a half cosine from the full rate to --lr-decay times it at the last step; this project's recipe gives "
+        "cosine with more than 1000 labels)", choices=("step", "cosine"))
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
     # This project's recipe (docs/beyond_the_paper.md): the labeled shift, the z discriminator seeing y,
     # and VAT with both passes on one draw of the input noise, its epsilon chosen on the validation
     # images (1 against its authors' MNIST 0.3); with 1000 labels or fewer, the labeled images also
-    # distorted elastically, and with 100 or fewer turned and scaled as well (RECIPE_BY_LABELS below).
+    # distorted elastically, and with 100 or fewer turned and scaled as well; from 101 to 1000 the encoder's
+    # layers batch-normalised; above 1000 the rates along a cosine instead of one division (RECIPE_BY_LABELS below).
     recipe: str = "project"
     consistency_weight: float = 1.0  # KL(q(y | x) || q(y | x perturbed))
     max_shift: int = 0  # no whole-pixel shift in the consistency phase
@@ -119,6 +123,7 @@ class Config(CategoricalConfig):
     RECIPE_BY_LABELS = (
         (100, {"labeled_elastic": 34.0, "labeled_rotation": 15.0, "labeled_scale": 0.15}),
         (1000, {"labeled_elastic": 34.0, "batch_norm": True}),
+        (50000, {"lr_schedule": "cosine"}),  # above 50,000: refused later (the training images)
     )
     PAPER_RECIPE = {**CategoricalConfig.PAPER_RECIPE, "batch_norm": False}
 

@@ -349,20 +349,25 @@ def test_the_defaults_are_this_projects_recipe_and_recipe_paper_gives_the_commit
     assert parse_config(module.Config, ["--recipe", "paper", "--epochs", "130"])[0].epochs == 130
 
 
-@pytest.mark.parametrize("flags, elastic, affine, batch_norm", [
-    ([], 34.0, (15.0, 0.15), False), (["--labeled", "20"], 34.0, (15.0, 0.15), False),
-    (["--labeled", "100"], 34.0, (15.0, 0.15), False), (["--labeled", "101"], 34.0, (0.0, 0.0), True),
-    (["--labeled", "1000"], 34.0, (0.0, 0.0), True), (["--labeled", "1001"], 0.0, (0.0, 0.0), False),
-    (["--labeled", "50000"], 0.0, (0.0, 0.0), False), (["--labeled-elastic", "0"], 0.0, (15.0, 0.15), False),
-    (["--labeled-rotation", "5"], 34.0, (5.0, 0.15), False), (["--labeled", "50000", "--labeled-elastic", "8"], 8.0, (0.0, 0.0), False),
-    (["--labeled", "1000", "--labeled-scale", "0.1"], 34.0, (0.0, 0.1), True), (["--labeled", "1000", "--no-batch-norm"], 34.0, (0.0, 0.0), False),
-    (["--labeled", "50000", "--batch-norm"], 0.0, (0.0, 0.0), True), (["--recipe", "paper"], 0.0, (0.0, 0.0), False),
-    (["--recipe", "paper", "--labeled", "1000"], 0.0, (0.0, 0.0), False),
+@pytest.mark.parametrize("flags, elastic, affine, batch_norm, schedule", [
+    ([], 34.0, (15.0, 0.15), False, "step"), (["--labeled", "20"], 34.0, (15.0, 0.15), False, "step"),
+    (["--labeled", "100"], 34.0, (15.0, 0.15), False, "step"), (["--labeled", "101"], 34.0, (0.0, 0.0), True, "step"),
+    (["--labeled", "1000"], 34.0, (0.0, 0.0), True, "step"), (["--labeled", "1001"], 0.0, (0.0, 0.0), False, "cosine"),
+    (["--labeled", "50000"], 0.0, (0.0, 0.0), False, "cosine"), (["--labeled-elastic", "0"], 0.0, (15.0, 0.15), False, "step"),
+    (["--labeled-rotation", "5"], 34.0, (5.0, 0.15), False, "step"),
+    (["--labeled", "50000", "--labeled-elastic", "8"], 8.0, (0.0, 0.0), False, "cosine"),
+    (["--labeled", "1000", "--labeled-scale", "0.1"], 34.0, (0.0, 0.1), True, "step"),
+    (["--labeled", "1000", "--no-batch-norm"], 34.0, (0.0, 0.0), False, "step"),
+    (["--labeled", "50000", "--batch-norm"], 0.0, (0.0, 0.0), True, "cosine"),
+    (["--labeled", "50000", "--lr-schedule", "step"], 0.0, (0.0, 0.0), False, "step"),
+    (["--labeled", "100", "--lr-schedule", "cosine"], 34.0, (15.0, 0.15), False, "cosine"),
+    (["--recipe", "paper"], 0.0, (0.0, 0.0), False, "step"), (["--recipe", "paper", "--labeled", "1000"], 0.0, (0.0, 0.0), False, "step"),
+    (["--recipe", "paper", "--labeled", "50000"], 0.0, (0.0, 0.0), False, "step"),
 ])
-def test_the_classification_recipe_follows_the_labels_count_and_a_given_flag_wins(flags, elastic, affine, batch_norm):
+def test_the_classification_recipe_follows_the_labels_count_and_a_given_flag_wins(flags, elastic, affine, batch_norm, schedule):
     config, _ = parse_config(classification.Config, flags)
     assert config.labeled_elastic == elastic and (config.labeled_rotation, config.labeled_scale) == affine
-    assert config.batch_norm == batch_norm
+    assert (config.batch_norm, config.lr_schedule) == (batch_norm, schedule)
     assert config.labeled_shift == (0 if "paper" in flags else 2)  # the rest of the recipe whatever the labels
 
 
