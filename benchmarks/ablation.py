@@ -247,6 +247,13 @@ SETTINGS = {
         "classification_aae.py", [*CHOICE, "--labeled", "50000", "--lr-decay-epoch", "12"]),
     "classification_all_labels_labeled_shift_style_sees_class_vat_1_cosine_shared_noise": (
         "classification_aae.py", [*CHOICE, "--labeled", "50000", "--lr-schedule", "cosine"]),
+    # The 1000-label pair again over that default since its batch normalisation (the first pair predates it).
+    "classification_1000_labels_labeled_shift_elastic_style_sees_class_vat_1_batch_norm_step_12_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled", "1000", "--batch-norm",
+                                  "--lr-decay-epoch", "12"]),
+    "classification_1000_labels_labeled_shift_elastic_style_sees_class_vat_1_batch_norm_cosine_shared_noise": (
+        "classification_aae.py", [*CHOICE, "--labeled-elastic", "34", "--labeled", "1000", "--batch-norm",
+                                  "--lr-schedule", "cosine"]),
     "classification_labeled_shift_elastic_affine_style_sees_class_vat_1_step_12_shared_noise": (
         "classification_aae.py", [*CHOICE, *AFFINE_100, "--lr-decay-epoch", "12"]),
     "classification_labeled_shift_elastic_affine_style_sees_class_vat_1_cosine_shared_noise": (
