@@ -19,7 +19,7 @@ from utils.categorical_scheme import (
     per_class_error,
     values_by_count,
 )
-from utils.config import OPTIMIZERS, option
+from utils.config import LR_SCHEDULES, OPTIMIZERS, option
 from utils.outputs import write_text
 from utils.plots import save_count_matrix, save_error_curve
 from utils.run import main
@@ -81,7 +81,7 @@ class Config(CategoricalConfig):
     lr_schedule: str = option(
         "step", "how every learning rate falls: step (multiplied by --lr-decay after --lr-decay-epoch epochs) or cosine "
         "(along a half cosine from the full rate to --lr-decay times it at the last step; this project's recipe gives "
-        "cosine with more than 1000 labels)", choices=("step", "cosine"))
+        "cosine with more than 1000 labels)", choices=LR_SCHEDULES)
     # Beyond the paper (models/categorical_aae.py gives the sources); --recipe paper turns them all off.
     # This project's recipe (docs/beyond_the_paper.md): the labeled shift, the z discriminator seeing y,
     # and VAT with both passes on one draw of the input noise, its epsilon chosen on the validation

@@ -20,6 +20,7 @@ class ConfigError(UserError):
 
 
 OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("step", "cosine")
 
 
 def option(default, help, **checks):
@@ -120,7 +121,7 @@ class AAEConfig(RunConfig):
     lr_schedule: str = knob(
         "how every learning rate falls: step (multiplied by --lr-decay once --lr-decay-epoch epochs are done) "
         "or cosine (along a half cosine, from the full rate at the first step to --lr-decay times it at the last; "
-        "--lr-decay-epoch unused)", choices=("step", "cosine"))
+        "--lr-decay-epoch unused)", choices=LR_SCHEDULES)
     # The project's MNIST classifier reads generated digits (conditional accuracy, Frechet distance).
     classifier: str = option("", "the MNIST classifier's cache file (default ~/.cache/adversarial-autoencoders/mnist_classifier.keras)")
     classifier_epochs: int = option(6, "epochs to train the classifier when the cache file does not exist", minimum=1)
